@@ -1,0 +1,102 @@
+"""Frozen-dataclass configs: the dataclass holds the defaults; YAML files and CLI flags only override.
+
+    cfg = load_config(TrainConfig, yaml_path="my.yaml", overrides=["optim.lr=3e-4", "steps=2000"])
+    dump_config(cfg, out_dir / "config.json")   # the resolved config, next to every output
+
+Nested dataclasses are addressed with dots. Unknown keys are errors (a typo must not silently do nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import yaml
+
+from echo_ihg.errors import InputError
+from echo_ihg.utils.atomic import write_json
+
+T = TypeVar("T")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    out = dataclasses.asdict(cfg)
+    return _plain(out)
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    """Build `cls` from a (possibly partial) dict; missing keys keep the dataclass defaults."""
+    if not isinstance(data, dict):
+        raise InputError(None, f"{source}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise InputError(None, f"{source}: unknown key {key!r} for {cls.__name__} "
+                                   f"(known: {', '.join(sorted(fields))})")
+        kwargs[key] = _coerce(hints[key], value, f"{source}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return config_from_dict(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin in (tuple,) and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
+    """Apply `a.b.c=value` strings (values parsed as YAML scalars) to a frozen dataclass."""
+    data = config_to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise InputError(None, f"override {item!r} must look like key=value")
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise InputError(None, f"override {item!r}: {p!r} is not a config section")
+            node = node[p]
+        if parts[-1] not in node:
+            raise InputError(None, f"override {item!r}: unknown key {parts[-1]!r}")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return config_from_dict(type(cfg), data, "override")
+
+
+def load_config(cls: type[T], yaml_path: str | Path | None = None,
+                overrides: Iterable[str] = ()) -> T:
+    cfg = cls()
+    if yaml_path is not None:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise InputError(path, "config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(path, f"not valid YAML: {exc}") from None
+        cfg = config_from_dict(cls, {**config_to_dict(cfg), **data}, str(path))
+    return apply_overrides(cfg, overrides)
+
+
+def dump_config(cfg: Any, dest: str | Path) -> None:
+    write_json(dest, config_to_dict(cfg))

@@ -1,0 +1,31 @@
+"""Shared fixtures: real faces bundled with scikit-image (no downloads)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ECHO_IHG_PROGRESS", "0")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """512×512 RGB portrait (Eileen Collins), uint8."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def lfw_faces() -> list[np.ndarray]:
+    """The first 100 images of skimage's LFW subset (all faces), upscaled from 25×25 to 200×200 RGB uint8."""
+    import cv2
+    from skimage import data
+
+    faces = data.lfw_subset()[:100]
+    return [cv2.resize(np.repeat((f * 255).round().astype(np.uint8)[:, :, None], 3, 2), (200, 200),
+                       interpolation=cv2.INTER_CUBIC) for f in faces]
