@@ -26,12 +26,17 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" -c "
 fi
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+pip_install() {
+  # This machine's pip config lists local mirrors that print one warning per package; keep real errors.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v -e "^WARNING: Location 'file:" -e "requires .*, which is not installed" || true; }
+  return "${PIPESTATUS[0]}"
+}
 echo "[setup] torch (CPU build)"
-"${PIP[@]}" torch==2.13.0
+pip_install torch==2.13.0
 echo "[setup] mediapipe 0.10.21 (no deps: newer releases bundle no face models)"
-"${PIP[@]}" --no-deps mediapipe==0.10.21
+pip_install --no-deps mediapipe==0.10.21
 echo "[setup] echo-ihg and its dependencies"
-"${PIP[@]}" -e ".[dev]"
+pip_install -e ".[dev]"
 echo "$want" > "$STAMP"
 echo "[setup] done"
