@@ -1,0 +1,1 @@
+"""Sessions: the on-disk dyadic session format, transcripts, cached derived features."""
