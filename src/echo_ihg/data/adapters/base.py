@@ -1,0 +1,340 @@
+"""Shared machinery of the dataset adapters: what an adapter describes, and how it becomes a session.
+
+An adapter only *discovers*: it walks a dataset root and yields one `SessionInput` per dyadic session
+(two `ParticipantInput`s: video, optional crop, audio, VAD intervals, source arrays) or a `Skipped`
+naming the file that prevents it. `build_session` then does the work every dataset shares:
+
+- face tracking at the project rate (`echo_ihg.tracking.face_mesh`), resampled by timestamp,
+- audio decoded, downmixed and resampled to 16 kHz (`echo_ihg.io.media.load_audio`),
+- per-frame VAD from the dataset's own intervals when it has them, else `echo_ihg.audio.vad`,
+- source validity masks (dataset flags, zero rows, sentinels) resampled by timestamp onto our frames,
+- both participants cut to one length T (the shorter of the two videos: no invented frames).
+
+`convert` runs discover → build → `write_session` with a resumable skip of finished sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from echo_ihg.constants import FPS, N_LANDMARKS, SAMPLE_RATE
+from echo_ihg.errors import EchoError, InputError, NoFaceError
+
+log = logging.getLogger(__name__)
+
+# Values at or above this magnitude are treated as "invalid" sentinels, not measurements. Pixel
+# coordinates of 4K video (< 4e3), SMPL-H angles (rad) and translations stay far below it.
+SENTINEL_ABS = 1e5
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Options shared by every adapter (CLI flags override these defaults)."""
+
+    split: str = "train"          # used when the dataset itself does not say
+    limit: int | None = None      # stop after this many sessions written (quick looks at a big corpus)
+    overwrite: bool = False       # rebuild sessions that already exist (default: skip = resumable)
+    strict: bool = False          # first bad session aborts (default: report it and go on)
+
+
+@dataclass
+class ParticipantInput:
+    """One participant as the dataset provides it, before tracking.
+
+    video: None for a participant that is not filmed (HDTF's absent partner).
+    crop: (x0, x1) fractions of the frame width for side-by-side recordings (RealTalk).
+    audio: a file (any container, any rate) or an (N,) float32 array at 16 kHz; None = silence.
+    vad_intervals: speech intervals in seconds from the dataset; None = estimate from the audio.
+    source_valid: (mask (N,) bool at `source_fps`) from the dataset's own flags, AND-ed with tracking.
+    extra: source arrays kept verbatim (written under `extra/`).
+    """
+
+    source_id: str
+    video: Path | None
+    audio: Path | np.ndarray | None = None
+    crop: tuple[float, float] | None = None
+    vad_intervals: list[tuple[float, float]] | None = None
+    source_valid: np.ndarray | None = None
+    source_fps: float | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SessionInput:
+    session_id: str
+    split: str
+    A: ParticipantInput
+    B: ParticipantInput
+    transcript: list[dict] = field(default_factory=list)  # {speaker, start, end, text} in seconds
+    meta: dict[str, Any] = field(default_factory=dict)
+    cleanup: Callable[[], None] | None = None  # e.g. removes files extracted from a tar
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A session that cannot be built; `reason` names the file and what is wrong with it."""
+
+    session_id: str
+    reason: str
+
+
+@dataclass
+class ConversionReport:
+    written: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{len(self.written)} session(s) written, {len(self.existing)} already present, "
+                f"{len(self.skipped)} skipped")
+
+
+# ----------------------------------------------------------------------------------------------
+# Small, dataset-independent helpers (pure functions; unit-tested directly)
+# ----------------------------------------------------------------------------------------------
+
+def safe_name(text: str) -> str:
+    """A file-system-safe name for an id or an array key (`movement:FAUValue` -> `movement.FAUValue`)."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", ".", text).strip(".") or "unnamed"
+
+
+def source_index_for_frames(n_src: int, src_fps: float, T: int, fps: float = FPS) -> tuple[np.ndarray, np.ndarray]:
+    """For each of our T frames, the nearest source frame by timestamp. -> (index (T,) int, inside (T,) bool).
+
+    Frame k of ours is at k / fps seconds; source frame j at j / src_fps. `inside` is False where our
+    frame lies past the end of the source stream (index clipped to the last row; mask it out).
+    """
+    if src_fps <= 0 or not math.isfinite(src_fps):
+        raise ValueError(f"source frame rate must be positive, got {src_fps}")
+    t = np.arange(T, dtype=np.float64) / fps
+    idx = np.floor(t * src_fps + 0.5).astype(np.int64)
+    inside = idx < n_src
+    return np.clip(idx, 0, max(n_src - 1, 0)), inside
+
+
+def resample_mask(mask: np.ndarray, src_fps: float, T: int, fps: float = FPS) -> np.ndarray:
+    """(N,) bool at src_fps -> (T,) bool at fps, nearest by timestamp; frames past the source are False."""
+    mask = np.asarray(mask).reshape(-1).astype(bool)
+    if len(mask) == 0:
+        return np.zeros(T, bool)
+    idx, inside = source_index_for_frames(len(mask), src_fps, T, fps)
+    return mask[idx] & inside
+
+
+def intervals_to_frames(intervals: Iterable[tuple[float, float]], T: int, fps: float = FPS) -> np.ndarray:
+    """Speech intervals in seconds -> (T,) float32: the fraction of each frame [k/fps, (k+1)/fps) covered."""
+    out = np.zeros(T, np.float64)
+    for start, end in intervals:
+        if end <= start:
+            continue
+        a, b = start * fps, end * fps  # in frame units
+        k0, k1 = max(int(math.floor(a)), 0), min(int(math.ceil(b)), T)
+        for k in range(k0, k1):
+            out[k] += max(0.0, min(b, k + 1) - max(a, k))
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def invalid_rows(array: np.ndarray, zeros: bool = True, sentinel_abs: float = SENTINEL_ABS) -> np.ndarray:
+    """(N, ...) numeric -> (N,) bool: rows holding a non-finite or sentinel value, or (with `zeros`)
+    rows that are all zeros (a zero-filled "no detection" row)."""
+    a = np.asarray(array)
+    if a.ndim == 0 or a.shape[0] == 0:
+        return np.zeros(a.shape[:1] if a.ndim else (0,), bool)
+    flat = a.reshape(a.shape[0], -1)
+    if flat.shape[1] == 0 or a.dtype == bool:
+        return np.zeros(a.shape[0], bool)
+    flat = flat.astype(np.float64)
+    finite = np.isfinite(flat)
+    bad = ~finite.all(axis=1)
+    bad |= (np.abs(np.where(finite, flat, 0.0)) >= sentinel_abs).any(axis=1)
+    if zeros:
+        bad |= (flat == 0).all(axis=1)
+    return bad
+
+
+def parse_intervals(items: Any, where: Path, key: str) -> list[tuple[float, float]]:
+    """A list of {start, end} (seconds; nulls allowed and dropped) -> [(start, end)]."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise InputError(where, f"{key!r} should be a list of {{start, end}} objects, got {type(items).__name__}")
+    out = []
+    for it in items:
+        if not isinstance(it, dict):
+            raise InputError(where, f"{key!r} entries should be objects with start/end, got {it!r:.60}")
+        s, e = it.get("start"), it.get("end")
+        if s is None or e is None:
+            continue
+        try:
+            s, e = float(s), float(e)
+        except (TypeError, ValueError):
+            raise InputError(where, f"{key!r}: start/end must be numbers, got {s!r}, {e!r}") from None
+        if math.isfinite(s) and math.isfinite(e) and e > s:
+            out.append((s, e))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Building a session
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class _Tracked:
+    landmarks: np.ndarray  # (T, 478, 3) float32
+    valid: np.ndarray      # (T,) bool
+    width: int
+    height: int
+
+
+def _crop_frames(frames: Iterable[np.ndarray], crop: tuple[float, float]) -> Iterator[np.ndarray]:
+    x0f, x1f = crop
+    for f in frames:
+        w = f.shape[1]
+        yield np.ascontiguousarray(f[:, int(round(x0f * w)):int(round(x1f * w))])
+
+
+def track_participant(p: ParticipantInput, fps: int = FPS) -> _Tracked:
+    """Track one participant's face at `fps` (frames resampled by timestamp). Raises InputError."""
+    from echo_ihg.io.media import iter_frames_at_fps, video_info
+    from echo_ihg.tracking.face_mesh import track_frames, track_video
+
+    assert p.video is not None
+    try:
+        if p.crop is None:
+            res = track_video(p.video, fps=fps)
+        else:
+            video_info(p.video)  # fails early, naming the file, for missing / non-media files
+            res = track_frames(_crop_frames(iter_frames_at_fps(p.video, fps), p.crop), fps=fps, source=p.video)
+    except NoFaceError as exc:
+        raise InputError(p.video, f"no usable face for participant {p.source_id} ({exc.problem})") from None
+    lm = np.asarray(res.landmarks, np.float32)
+    valid = np.asarray(res.valid, bool)
+    if lm.ndim != 3 or lm.shape[1:] != (N_LANDMARKS, 3) or len(valid) != len(lm):
+        raise InputError(p.video, f"tracker returned landmarks {lm.shape} / valid {valid.shape}")
+    return _Tracked(lm, valid, int(res.width), int(res.height))
+
+
+def _audio_for(p: ParticipantInput, T: int, fps: int, sample_rate: int) -> np.ndarray:
+    from echo_ihg.io.media import fit_audio_length, load_audio
+
+    if p.audio is None:
+        audio = np.zeros(0, np.float32)
+    elif isinstance(p.audio, np.ndarray):
+        audio = np.asarray(p.audio, np.float32).reshape(-1)
+    else:
+        audio = load_audio(p.audio, sample_rate=sample_rate)
+    return fit_audio_length(audio, T, fps, sample_rate)
+
+
+def _vad_for(p: ParticipantInput, audio: np.ndarray, T: int, fps: int) -> tuple[np.ndarray, str]:
+    if p.vad_intervals is not None:
+        return intervals_to_frames(p.vad_intervals, T, fps), "dataset"
+    if p.audio is None or not np.any(audio):
+        return np.zeros(T, np.float32), "silent"
+    from echo_ihg.audio.vad import speech_probability
+
+    prob = np.asarray(speech_probability(audio), np.float32).reshape(-1)
+    out = np.zeros(T, np.float32)
+    out[: min(T, len(prob))] = prob[:T]
+    return np.clip(np.nan_to_num(out), 0.0, 1.0), "estimated"
+
+
+def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_RATE):
+    """Track, decode and align both participants of `inp` -> `echo_ihg.data.session.Session`."""
+    from echo_ihg.data.session import Participant, Session
+
+    tracked: dict[str, _Tracked | None] = {}
+    for role in ("A", "B"):
+        p: ParticipantInput = getattr(inp, role)
+        tracked[role] = track_participant(p, fps) if p.video is not None else None
+    lengths = [len(t.valid) for t in tracked.values() if t is not None]
+    if not lengths:
+        raise InputError(None, f"session {inp.session_id}: no participant has a video")
+    T = min(lengths)
+    if max(lengths) - T > fps:  # more than a second apart: worth knowing, still usable
+        log.warning("session %s: participant videos differ by %.1f s; cut to the shorter (%d frames)",
+                    inp.session_id, (max(lengths) - T) / fps, T)
+    if T == 0:
+        raise InputError(None, f"session {inp.session_id}: video decoded to zero frames")
+
+    parts, pmeta = {}, {}
+    for role in ("A", "B"):
+        p: ParticipantInput = getattr(inp, role)
+        tr = tracked[role]
+        if tr is None:
+            landmarks = np.zeros((T, N_LANDMARKS, 3), np.float32)
+            valid = np.zeros(T, bool)
+        else:
+            landmarks, valid = tr.landmarks[:T], tr.valid[:T].copy()
+        if p.source_valid is not None and p.source_fps:
+            valid &= resample_mask(p.source_valid, p.source_fps, T, fps)
+        audio = _audio_for(p, T, fps, sample_rate)
+        vad, vad_source = _vad_for(p, audio, T, fps)
+        parts[role] = Participant(audio=audio, landmarks=landmarks, valid=valid, vad=vad,
+                                  extra={safe_name(k): v for k, v in p.extra.items()})
+        pmeta[role] = {"source_id": p.source_id, "video": str(p.video) if p.video else None,
+                       "crop": list(p.crop) if p.crop else None, "vad_source": vad_source,
+                       "valid_fraction": round(float(valid.mean()), 4),
+                       "frame_size": [tr.width, tr.height] if tr else None,
+                       "extra_keys": {safe_name(k): k for k in p.extra}, **p.meta}
+    meta = {"id": inp.session_id, "fps": fps, "T": T, "sample_rate": sample_rate,
+            "participants": pmeta, **inp.meta}
+    transcript = sorted(inp.transcript, key=lambda w: (w["start"], w["end"]))
+    return Session(session_id=inp.session_id, meta=meta, transcript=transcript, A=parts["A"], B=parts["B"])
+
+
+def convert(sessions: Iterable[SessionInput | Skipped], out: Path, config: AdapterConfig = AdapterConfig(),
+            fps: int = FPS, sample_rate: int = SAMPLE_RATE, total: int | None = None) -> ConversionReport:
+    """Build and write every discovered session under `out/<split>/<session_id>`; resumable.
+
+    A session directory that already exists is kept unless `config.overwrite` (a crashed run leaves
+    no partial session: `write_session` is atomic). Bad sessions are reported in the returned report
+    (or raised at once with `config.strict`).
+    """
+    from echo_ihg.data.session import write_session
+    from echo_ihg.utils.progress import progress
+
+    report = ConversionReport()
+    out = Path(out)
+    bar = progress(total=total, desc="prepare", unit="session")
+    try:
+        for item in sessions:
+            if config.limit is not None and len(report.written) >= config.limit:
+                if isinstance(item, SessionInput) and item.cleanup:
+                    item.cleanup()
+                break
+            bar.update(1)
+            if isinstance(item, Skipped):
+                _skip(report, item, config)
+                continue
+            dest = out / safe_name(item.split) / safe_name(item.session_id)
+            try:
+                if dest.exists() and not config.overwrite:
+                    report.existing.append(item.session_id)
+                    continue
+                session = build_session(item, fps, sample_rate)
+                write_session(dest, session)
+                report.written.append(item.session_id)
+            except EchoError as exc:
+                _skip(report, Skipped(item.session_id, str(exc)), config)
+            finally:
+                if item.cleanup:
+                    item.cleanup()
+    finally:
+        bar.close()
+    return report
+
+
+def _skip(report: ConversionReport, item: Skipped, config: AdapterConfig) -> None:
+    if config.strict:
+        raise InputError(None, f"session {item.session_id}: {item.reason}")
+    log.warning("skipped session %s: %s", item.session_id, item.reason)
+    report.skipped.append(item)
