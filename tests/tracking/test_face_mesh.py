@@ -11,8 +11,8 @@ from echo_ihg.motion.topology import (CHIN, LEFT_EYE_OUTER, LEFT_IRIS, NOSE_TIP,
 from echo_ihg.tracking.face_mesh import FaceTracker, TrackerConfig, landmarks_to_array, track_image
 
 # The astronaut's face in skimage.data.astronaut() (512×512), measured by hand on the image, in px:
-# the face spans x ≈ 170..260, y ≈ 60..200 (forehead to chin); eyes at y ≈ 100, nose tip ≈ (225, 130).
-FACE_BOX = (160, 50, 275, 210)  # x0, y0, x1, y1
+# the face (hairline to chin, ear to ear) spans x ≈ 175..275, y ≈ 65..185; nose tip ≈ (225, 130).
+FACE_BOX = (165, 55, 285, 195)  # x0, y0, x1, y1
 
 
 def _px(lm: np.ndarray, i: int, size: int = 512) -> np.ndarray:

@@ -12,7 +12,10 @@ Several faces: the largest face is chosen in the first frame where a face is see
 (the face nearest to its previous position), so a bigger face entering the picture does not steal the
 track. A face further than `match_radius` face-widths from the followed one counts as someone else: the
 frame is treated as "no face" until the followed face returns, or, after `reacquire_after` frames
-without it, the nearest face is taken as the person reappearing.
+without it, the nearest face of similar size (within a factor `reacquire_size_ratio`) is taken as the
+person reappearing elsewhere; a much smaller face (someone in the background) is never taken over.
+MediaPipe only looks for new faces while it tracks fewer than `max_faces`: with max_faces=1 it keeps
+tracking whoever it saw last, so the followed face is not found again after an occlusion.
 
 Small inputs: on tiny images (e.g. 25×25 LFW crops) MediaPipe still finds the face but its landmarks
 carry a systematic offset of about half a pixel (2 % of the width at 25 px; measured against the same
@@ -59,6 +62,7 @@ class TrackerConfig:
     image_pad_retry: float = 0.25            # static mode: retry a missed face with this much padding (0: off)
     match_radius: float = 1.0                # face widths; a face further away is another person
     reacquire_after: int = 25                # frames without the followed face before the nearest is accepted
+    reacquire_size_ratio: float = 2.0        # ... if its size is within this factor of the followed face
 
     def __post_init__(self) -> None:
         problems = []
@@ -75,6 +79,8 @@ class TrackerConfig:
             problems.append(f"image_pad_retry must be in [0, 2] (got {self.image_pad_retry})")
         if self.match_radius <= 0:
             problems.append(f"match_radius must be > 0 (got {self.match_radius})")
+        if self.reacquire_size_ratio < 1:
+            problems.append(f"reacquire_size_ratio must be >= 1 (got {self.reacquire_size_ratio})")
         if self.reacquire_after < 0:
             problems.append(f"reacquire_after must be >= 0 (got {self.reacquire_after})")
         if problems:
@@ -203,14 +209,24 @@ class FaceTracker:
         if self.static_image_mode or self._target is None:
             best = int(np.argmax([b.size for b in boxes]))
         else:
-            t = self._target
-            dist = [np.hypot(b.cx - t.cx, b.cy - t.cy) / t.size for b in boxes]
-            best = int(np.argmin(dist))
-            if dist[best] > self.config.match_radius and self._missing < self.config.reacquire_after:
+            best = self._nearest(boxes)
+            if best is None:
                 self._missing += 1  # only someone else is visible: the followed face is missing
                 return None
         self._target, self._missing = boxes[best], 0
         return faces[best]
+
+    def _nearest(self, boxes: list[_Box]) -> int | None:
+        """Index of the face that continues the followed one, or None if none does."""
+        t, cfg = self._target, self.config
+        dist = np.array([np.hypot(b.cx - t.cx, b.cy - t.cy) / t.size for b in boxes])
+        if dist.min() <= cfg.match_radius:
+            return int(np.argmin(dist))
+        if self._missing < cfg.reacquire_after:
+            return None
+        ratio = np.array([max(b.size / t.size, t.size / b.size) for b in boxes])
+        dist[ratio > cfg.reacquire_size_ratio] = np.inf
+        return int(np.argmin(dist)) if np.isfinite(dist).any() else None
 
 
 # -- single images ---------------------------------------------------------------------------------------
@@ -346,5 +362,13 @@ def track_video(path: str | Path, fps: float = FPS, config: TrackerConfig | None
         raise InputError(None, f"fps must be > 0 (got {fps})")
     info = video_info(path)  # fails early, naming the file, for missing / non-media / audio-only files
     total = int(round(info.duration * fps)) if info.duration > 0 else None
-    return track_frames(iter_frames_at_fps(path, fps), n_frames=total, config=config, fps=fps,
-                        progress=progress, source=path, max_gap=max_gap)
+    result = track_frames(iter_frames_at_fps(path, fps), n_frames=total, config=config, fps=fps,
+                          progress=progress, source=path, max_gap=max_gap)
+    # slack: rounding, and the last source frame of a low-fps video lasts only 1/fps after resampling
+    slack = max(2.0, 0.01 * total if total else 0.0) + fps / max(info.fps, 1e-3)
+    if total is not None and result.n_frames < total - slack:
+        # a truncated file decodes without an error up to where it was cut: say so
+        log.warning("%s: decoded %.2f s of video (%d frames) but the container announces %.2f s; "
+                    "the file is probably truncated or corrupt; tracked what could be decoded",
+                    path, result.n_frames / fps, result.n_frames, info.duration)
+    return result
