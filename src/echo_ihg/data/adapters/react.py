@@ -1,0 +1,103 @@
+"""REACT 2025 challenge data (MARS recordings) -> sessions.
+
+Layout (schema and sources: docs/datasets.md), per split folder `train|val|test`:
+`<modality>/<role>/session<N>/<recording>.<ext>` with modality `video-face-crop` (384×384 mp4),
+`video-raw` (1920×1080 mp4), `facial-attributes` (.npy, (T, 25): 15 AU occurrences, valence, arousal,
+8 expression probabilities), `coefficients` (.npy, (T, 58): 52 expression, 3 rotation, 3 translation of a
+FaceVerse 3DMM) and `audio` (.wav); role `speaker|listener`. The speaker and listener files of one dyadic
+recording share `session<N>/<recording>`.
+
+Mapping: A = speaker, B = listener, each with its own video and wav. Attributes and coefficients are kept
+verbatim in `extra/` (`facial_attributes`, `coefficients`). meta `appropriate_group = "<split>/session<N>"`:
+REACT defines every listener of the same session as an appropriate reaction (FRCorr/FRDist references).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from echo_ihg.data.adapters.base import (AdapterConfig, ParticipantInput, SessionInput, Skipped, invalid_rows,
+                                         safe_name)
+from echo_ihg.errors import InputError
+
+log = logging.getLogger(__name__)
+
+NAME = "react"
+VIDEO_DIRS = ("video-face-crop", "video-raw")  # the crop is preferred: smaller frames, faster tracking
+ROLES = ("speaker", "listener")
+N_ATTRIBUTES, N_COEFFICIENTS = 25, 58
+
+
+def split_dirs(root: Path) -> list[Path]:
+    """Folders that hold modality folders (a split folder, or root itself)."""
+    if not root.is_dir():
+        raise InputError(root, "dataset root not found (expected the REACT data folder)")
+    found = {p.parent.parent for d in VIDEO_DIRS for p in root.rglob(f"{d}/speaker")}
+    return sorted(found)
+
+
+def load_per_frame(path: Path, width: int) -> np.ndarray:
+    """A (T, width) array (a (T, 1, width) one is squeezed), verbatim otherwise. Raises InputError."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(path, f"not a readable .npy array ({exc})") from None
+    if arr.ndim == 3 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise InputError(path, f"has shape {arr.shape}, expected (T, {width})")
+    return arr
+
+
+def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[SessionInput | Skipped]:
+    root = Path(root)
+    dirs = split_dirs(root)
+    if not dirs:
+        raise InputError(root, f"no '{VIDEO_DIRS[0]}/speaker/session*' (or {VIDEO_DIRS[1]}) folders found")
+    for split_dir in dirs:
+        split = split_dir.name if split_dir != root else config.split
+        video_dir = next(split_dir / d for d in VIDEO_DIRS if (split_dir / d / "speaker").is_dir())
+        for spk in sorted((video_dir / "speaker").glob("*/*.mp4")):
+            session_name, rec = spk.parent.name, spk.stem
+            sid = f"react_{safe_name(split)}_{safe_name(session_name)}_{safe_name(rec)}"
+            try:
+                parts = [_participant(split_dir, video_dir, role, session_name, rec) for role in ROLES]
+            except InputError as exc:
+                yield Skipped(sid, str(exc))
+                continue
+            meta = {"source": "react2025", "dataset": "MARS", "split": split, "session": session_name,
+                    "recording": rec, "appropriate_group": f"{split}/{session_name}"}
+            yield SessionInput(sid, split, parts[0], parts[1], [], meta)
+
+
+def _participant(split_dir: Path, video_dir: Path, role: str, session: str, rec: str) -> ParticipantInput:
+    from echo_ihg.io.media import video_info
+
+    video = video_dir / role / session / f"{rec}.mp4"
+    if not video.is_file():
+        raise InputError(video, f"the {role} video of recording {session}/{rec} was not found")
+    audio = split_dir / "audio" / role / session / f"{rec}.wav"
+    if not audio.is_file():
+        raise InputError(audio, f"the {role} audio of recording {session}/{rec} was not found")
+    extra, masks = {}, []
+    for name, folder, width in (("facial_attributes", "facial-attributes", N_ATTRIBUTES),
+                                ("coefficients", "coefficients", N_COEFFICIENTS)):
+        path = split_dir / folder / role / session / f"{rec}.npy"
+        if path.is_file():
+            arr = load_per_frame(path, width)
+            extra[name] = arr
+            masks.append(~invalid_rows(arr, zeros=False))  # NaN / inf / sentinel rows: no usable face
+        else:
+            log.warning("%s: not found; %s kept without it", path, f"{role} {session}/{rec}")
+    info = video_info(video)
+    source_valid = None
+    if masks:
+        n = min(len(m) for m in masks)
+        source_valid = np.logical_and.reduce([m[:n] for m in masks]) if n else None
+    return ParticipantInput(source_id=f"{role}/{session}/{rec}", video=video, audio=audio, extra=extra,
+                            source_valid=source_valid, source_fps=info.fps,
+                            meta={"role": role, "source_fps": info.fps})
