@@ -96,6 +96,16 @@ def canonical_face() -> np.ndarray:
     return _load_asset()["landmarks"]
 
 
+def canonical_landmarks(width_fraction: float = 0.3, centre: tuple[float, float] = (0.5, 0.45),
+                        aspect: float = 1.0) -> np.ndarray:
+    """The canonical face placed frontally in image space (478, 3) float32: its inter-ocular distance is
+    `width_fraction` of the frame width, its stable-point centroid at `centre` (x, y normalised)."""
+    pts = np.asarray(canonical_face(), np.float64) * width_fraction
+    pts[:, 0] += centre[0]
+    pts[:, 1] += centre[1] / aspect
+    return from_metric(pts, aspect).astype(np.float32)
+
+
 def mirror_index() -> np.ndarray:
     """(478,) int64: index of each landmark's left/right mirror partner (midline points map to themselves)."""
     return _load_asset()["mirror"]
