@@ -1,0 +1,154 @@
+"""Landmark edits: open the mouth, smile, blink, raise the brows, look aside, turn the head.
+
+They make test and demo motions from a portrait's own tracked landmarks (the round-trip test, the contact
+sheet, the benchmark), so that the renderer can be checked without a motion model. Each takes landmarks
+(478, 3) in the tracker's normalised coordinates of an image of `size` = (W, H) and returns a new array.
+Amounts are in face units (the forehead-to-chin distance) or degrees, so they mean the same on any photo.
+Edits work in isotropic pixels (x·W, y·H, z·W) along the face's own axes (a tilted head works).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from echo_ihg.motion import topology as topo
+
+LOWER_LIP = np.array(sorted({146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324}))
+UPPER_LID = {"right": np.array([246, 161, 160, 159, 158, 157, 173]),
+             "left": np.array([466, 388, 387, 386, 385, 384, 398])}
+LOWER_LID = {"right": np.array([7, 163, 144, 145, 153, 154, 155]),
+             "left": np.array([249, 390, 373, 374, 380, 381, 382])}
+EYE_CORNERS = {"right": (33, 133), "left": (263, 362)}
+
+
+def _px(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    return np.asarray(landmarks, np.float64) * np.array([w, h, w])
+
+
+def _norm(px: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    return (px / np.array([w, h, w])).astype(np.float32)
+
+
+def _axes(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Face 'right' (image x-ish) and 'down' unit vectors in 2D, face height and width in px."""
+    down = p[topo.CHIN, :2] - p[topo.FOREHEAD_TOP, :2]
+    fh = float(np.linalg.norm(down))
+    down /= fh
+    right = np.array([-down[1], down[0]])
+    face = p[:topo.N_FACE_POINTS, :2]
+    fw = float(np.ptp(face @ right))
+    return right, down, fh, fw
+
+
+def open_mouth(landmarks: np.ndarray, amount: float, size: tuple[int, int]) -> np.ndarray:
+    """Drop the jaw by `amount` face heights (0.08 is a wide-open talking mouth)."""
+    p = _px(landmarks, size)
+    right, down, fh, fw = _axes(p)
+    mouth = (p[topo.MOUTH_LEFT_CORNER, :2] + p[topo.MOUTH_RIGHT_CORNER, :2]) / 2
+    rel = p[:, :2] - mouth
+    u, v = rel @ right, rel @ down
+    ramp = np.clip((v + 0.01 * fh) / (0.05 * fh), 0.0, 1.0)
+    weight = ramp * np.exp(-0.5 * (u / (0.33 * fw)) ** 2)
+    weight[LOWER_LIP] = np.maximum(weight[LOWER_LIP], 0.92 * np.exp(-0.5 * (u[LOWER_LIP] / (0.5 * fw)) ** 2))
+    weight[topo.N_FACE_POINTS:] = 0.0
+    p[:, :2] += (amount * fh) * weight[:, None] * down
+    return _norm(p, size)
+
+
+def smile(landmarks: np.ndarray, amount: float, size: tuple[int, int]) -> np.ndarray:
+    """Pull the mouth corners out and up by `amount` face heights (0.05 is a clear smile)."""
+    p = _px(landmarks, size)
+    right, down, fh, fw = _axes(p)
+    for corner, side in ((topo.MOUTH_LEFT_CORNER, 1.0), (topo.MOUTH_RIGHT_CORNER, -1.0)):
+        c = p[corner, :2]
+        if (c - p[topo.NOSE_TIP, :2]) @ right * side < 0:   # mirrored photo: follow the actual side
+            side = -side
+        dist2 = ((p[:topo.N_FACE_POINTS, :2] - c) ** 2).sum(1)
+        wgt = np.exp(-0.5 * dist2 / (0.11 * fh) ** 2)
+        move = amount * fh * (0.75 * side * right - 0.55 * down)
+        p[:topo.N_FACE_POINTS, :2] += wgt[:, None] * move
+    return _norm(p, size)
+
+
+def blink(landmarks: np.ndarray, amount: float, size: tuple[int, int], eyes: str = "both") -> np.ndarray:
+    """Close the eyes by `amount` (0 open .. 1 shut): the upper lid comes down 80 %, the lower lid up 20 %;
+    skin above and below follows with a fall-off."""
+    p = _px(landmarks, size)
+    right, down, fh, fw = _axes(p)
+    face = p[:topo.N_FACE_POINTS, :2]
+    for side in ("left", "right") if eyes == "both" else (eyes,):
+        up, lo = UPPER_LID[side], LOWER_LID[side]
+        gap = ((p[lo, :2] - p[up, :2]) @ down)          # per lid pair, px along 'down'
+        c0, c1 = EYE_CORNERS[side]
+        eye_w = float(np.linalg.norm(p[c0, :2] - p[c1, :2]))
+        centre = (p[c0, :2] + p[c1, :2]) / 2
+        shift_up = amount * 0.8 * gap                    # (7,) downward move of the upper lid points
+        shift_lo = amount * 0.2 * gap
+        rel = face - centre
+        t, v = rel @ right, rel @ down
+        # interpolate the lid moves along the eye's width to every nearby point; fall off with distance
+        ut = p[up, :2] @ right
+        o_up = np.argsort(ut)
+        s_up = np.interp(t, ut[o_up], shift_up[o_up])
+        lid_v = np.interp(t, ut[o_up], ((p[up, :2] - centre) @ down)[o_up])
+        lt = p[lo, :2] @ right
+        o_lo = np.argsort(lt)
+        s_lo = np.interp(t, lt[o_lo], shift_lo[o_lo])
+        fall = np.exp(-0.5 * ((v - lid_v) / (0.22 * eye_w)) ** 2) * np.exp(-0.5 * (t / (0.75 * eye_w)) ** 2)
+        above = v < 0
+        delta = np.where(above, s_up * fall, -s_lo * np.exp(-0.5 * (np.hypot(t, v) / (0.35 * eye_w)) ** 2))
+        delta[up] = shift_up
+        delta[lo] = -shift_lo
+        corners = np.array([c0, c1])
+        delta[corners] = 0.0
+        p[:topo.N_FACE_POINTS, :2] += delta[:, None] * down
+    return _norm(p, size)
+
+
+def raise_brows(landmarks: np.ndarray, amount: float, size: tuple[int, int]) -> np.ndarray:
+    """Raise both brows by `amount` face heights (0.03 is a clear raise); the upper lids follow a little."""
+    p = _px(landmarks, size)
+    right, down, fh, fw = _axes(p)
+    sets = topo.landmark_sets()
+    brows = np.concatenate([sets["left_brow"], sets["right_brow"]])
+    eyes = np.concatenate([sets["left_eye"], sets["right_eye"]])
+    face = p[:topo.N_FACE_POINTS, :2]
+    d = np.sqrt(((face[:, None] - p[brows, :2][None]) ** 2).sum(-1)).min(1)
+    wgt = np.exp(-0.5 * (d / (0.09 * fh)) ** 2)
+    eye_line = float((p[eyes, :2] @ down).mean())
+    below = (face @ down) > eye_line
+    wgt[below] = 0.0
+    wgt[eyes] *= 0.15
+    p[:topo.N_FACE_POINTS, :2] -= (amount * fh) * wgt[:, None] * down
+    return _norm(p, size)
+
+
+def look(landmarks: np.ndarray, dx: float, dy: float, size: tuple[int, int]) -> np.ndarray:
+    """Move both irises by (dx, dy) eye widths along the face's axes (gaze)."""
+    p = _px(landmarks, size)
+    right, down, fh, fw = _axes(p)
+    for iris, (c0, c1) in ((topo.LEFT_IRIS, EYE_CORNERS["left"]), (topo.RIGHT_IRIS, EYE_CORNERS["right"])):
+        eye_w = float(np.linalg.norm(p[c0, :2] - p[c1, :2]))
+        p[iris, :2] += eye_w * (dx * right + dy * down)
+    return _norm(p, size)
+
+
+def rotate_head(landmarks: np.ndarray, yaw: float, pitch: float, roll: float, size: tuple[int, int],
+                pivot_depth: float = 0.3) -> np.ndarray:
+    """Rotate the head (degrees) about a pivot `pivot_depth` face widths behind the face's centroid, using
+    the landmarks' depth. yaw > 0 turns the nose towards image right; pitch > 0 lifts it (a nod is a
+    pitch down and up); roll > 0 tilts clockwise in the image."""
+    p = _px(landmarks, size)
+    face = p[:topo.N_FACE_POINTS]
+    fw = float(np.ptp(face[:, 0]))
+    pivot = face.mean(0) + np.array([0.0, 0.0, pivot_depth * fw])
+    a, b, c = np.radians([yaw, pitch, roll])
+    # image axes: x right, y down, z away from the camera; the nose points to -z
+    ry = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), np.sin(b)], [0, -np.sin(b), np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    rot = rz @ rx @ ry
+    out = (p - pivot) @ rot.T + pivot
+    return _norm(out, size)

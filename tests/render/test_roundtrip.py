@@ -1,0 +1,79 @@
+"""The honest check: track(render(portrait, L)) ≈ L, for edited motions of the portrait's own landmarks.
+
+Errors are printed in output pixels (run with -s to see them). Besides the absolute error, each edit must
+be *seen* by the tracker: `recovered` is the fraction of the intended landmark displacement that the
+tracker finds in the rendered frame (projection of the tracked change onto the intended change).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from echo_ihg.motion.topology import CHIN, FOREHEAD_TOP
+from echo_ihg.render import edits
+from echo_ihg.render.base import RenderConfig
+from echo_ihg.render.meshwarp import MeshWarpRenderer
+from echo_ihg.tracking.face_mesh import track_image
+
+# motion name -> (edit, minimum fraction of the intended displacement the tracker must recover)
+MOTIONS = {
+    "open_mouth": (lambda L, s: edits.open_mouth(L, 0.08, s), 0.6),
+    "smile": (lambda L, s: edits.smile(L, 0.05, s), 0.45),
+    "blink": (lambda L, s: edits.blink(L, 1.0, s), 0.25),
+    "brow_raise": (lambda L, s: edits.raise_brows(L, 0.04, s), 0.4),
+    "yaw+20": (lambda L, s: edits.rotate_head(L, 20, 0, 0, s), 0.85),
+    "yaw-20": (lambda L, s: edits.rotate_head(L, -20, 0, 0, s), 0.85),
+    "pitch+15": (lambda L, s: edits.rotate_head(L, 0, 15, 0, s), 0.85),
+    "talk+smile+turn": (lambda L, s: edits.rotate_head(edits.smile(edits.open_mouth(L, 0.05, s), 0.04, s),
+                                                        10, -5, 3, s), 0.7),
+}
+
+
+def _roundtrip(portrait: np.ndarray, size: int | str, name: str) -> list[str]:
+    renderer = MeshWarpRenderer(RenderConfig(size=size))
+    state = renderer.setup(portrait)
+    w, h = portrait.shape[1], portrait.shape[0]
+    ow, oh = state.size
+    scale = np.array([ow, oh, ow], np.float32)
+    neutral_px = state.frame.to_pixels(state.landmarks)
+    face_h = float(np.linalg.norm(neutral_px[CHIN, :2] - neutral_px[FOREHEAD_TOP, :2]))
+    tracked0 = track_image(renderer.render_frame(state, state.landmarks)) * scale
+    floor = np.linalg.norm(tracked0[:468, :2] - neutral_px[:468, :2], axis=1).mean()
+    lines = [f"{name} @ {ow}x{oh}: face height {face_h:.0f} px, neutral re-track error {floor:.2f} px"]
+    assert floor < 0.012 * face_h
+    failures = []
+    for motion, (edit, min_recovered) in MOTIONS.items():
+        target = edit(state.landmarks, (w, h))
+        frame = renderer.render_frame(state, target)
+        tracked = track_image(frame) * scale
+        want = state.frame.to_pixels(target)
+        err = np.linalg.norm(tracked[:468, :2] - want[:468, :2], axis=1)
+        intended = (want - neutral_px)[:468, :2]
+        got = (tracked - tracked0)[:468, :2]
+        recovered = float((got * intended).sum() / (intended ** 2).sum())
+        lines.append(f"  {motion:16s} mean {err.mean():5.2f} px  p95 {np.percentile(err, 95):5.2f} px  "
+                     f"max edit {np.abs(intended).max():5.1f} px  recovered {recovered:4.2f}")
+        if not (err.mean() < 0.02 * face_h and recovered >= min_recovered):
+            failures.append(lines[-1])
+    print("\n".join(lines))
+    assert not failures, "\n".join(failures)
+    return lines
+
+
+def test_roundtrip_astronaut(astronaut):
+    _roundtrip(astronaut, 512, "astronaut")
+
+
+def test_roundtrip_hopper_256(hopper):
+    _roundtrip(hopper, 256, "hopper")
+
+
+def test_roundtrip_hopper_native(hopper):
+    _roundtrip(hopper, "native", "hopper")
+
+
+@pytest.mark.slow
+def test_roundtrip_lfw_face(lfw_faces):
+    """An upscaled 25 px LFW face: blurry, so the tracker is noisier; the same thresholds must hold."""
+    _roundtrip(lfw_faces[1], 512, "lfw[1]")
