@@ -163,3 +163,14 @@ def test_sync_scores_recover_offset():
     assert res["lse_d"] == pytest.approx(0.0, abs=1e-9)
     assert res["lse_c"] > 0.5                     # the median offset is far from the best one
     assert len(res["dists"]) == 31
+
+
+def test_fd_from_samples_equals_the_sqrtm_form():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(40, 6))
+    b = rng.normal(1.0, 2.0, size=(30, 6)) @ rng.normal(size=(6, 6))
+    assert M.fd_from_samples(a, b) == pytest.approx(M.frechet_distance(*M.gaussian_fit(a), *M.gaussian_fit(b)),
+                                                    rel=1e-8)
+    # fewer samples than dims: fd() takes the sample form; identical sets -> 0
+    few = rng.normal(size=(4, 50))
+    assert M.fd(few, few.copy()) == pytest.approx(0.0, abs=1e-9)

@@ -197,8 +197,33 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 def fd(pred: np.ndarray, gt: np.ndarray) -> float:
     """FD between Gaussian fits of predicted and ground-truth frames, (T, D) or (N, T, D) each
-    (frame counts may differ)."""
-    return frechet_distance(*gaussian_fit(pred), *gaussian_fit(gt))
+    (frame counts may differ). With fewer frames than dims (e.g. FID on a few images) the exact
+    sample form `fd_from_samples` is used instead of sqrtm of a singular D x D product."""
+    p, g = _frames("pred", pred), _frames("gt", gt)
+    if min(len(p), len(g)) < p.shape[1]:
+        return fd_from_samples(p, g)
+    return frechet_distance(*gaussian_fit(p), *gaussian_fit(g))
+
+
+def fd_from_samples(a: np.ndarray, b: np.ndarray) -> float:
+    """The same Fréchet distance computed from the samples, without a D x D matrix square root.
+
+    With A = (a - mean a) / sqrt(n_a - 1) (rows = samples), sigma_a = A^T A, likewise B: the non-zero
+    eigenvalues of sigma_a sigma_b are those of (A B^T)(A B^T)^T, so
+    Tr (sigma_a sigma_b)^{1/2} = sum of singular values of A B^T (n_a x n_b), and
+
+        FD = ||mean a - mean b||^2 + ||A||_F^2 + ||B||_F^2 - 2 ||A B^T||_*
+
+    exact (no eps regularisation), cheap when n << D. a: (n_a, D), b: (n_b, D), n >= 2.
+    """
+    a, b = _check("a", a, 2), _check("b", b, 2)
+    if a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"fd_from_samples: need >= 2 samples of equal dims, got {a.shape}, {b.shape}")
+    ca = (a - a.mean(0)) / np.sqrt(len(a) - 1)
+    cb = (b - b.mean(0)) / np.sqrt(len(b) - 1)
+    diff = a.mean(0) - b.mean(0)
+    nuclear = np.linalg.svd(ca @ cb.T, compute_uv=False).sum()
+    return float(max(diff @ diff + (ca * ca).sum() + (cb * cb).sum() - 2 * nuclear, 0.0))
 
 
 def pfd(pred: np.ndarray, gt: np.ndarray, user: np.ndarray) -> float:
