@@ -58,7 +58,9 @@ def load_landmark_file(path: Path) -> LandmarkClip:
     arr = _load_npy(path)
     if arr.ndim == 2:
         arr = arr[None]
-    lm = validate_landmarks(np.asarray(arr, np.float32), path).astype(np.float32)
+    if arr.ndim != 3:
+        raise InputError(path, f"landmarks must have shape (T, 478, 3) or (478, 3), got {tuple(arr.shape)}")
+    lm = np.asarray(arr, np.float32)
     valid = np.ones(len(lm), bool)
     aspect = 1.0
     if path.name == "landmarks.npy":
@@ -72,6 +74,8 @@ def load_landmark_file(path: Path) -> LandmarkClip:
                 aspect = _aspect(json.loads(tpath.read_text()))
             except (OSError, ValueError) as exc:
                 raise InputError(tpath, f"unreadable track summary ({exc})") from None
+    # invalid frames may hold anything (NaN, zeros); the valid ones must be well-formed
+    validate_landmarks(lm[valid] if valid.any() else np.zeros_like(lm[:1]), path)
     return LandmarkClip(str(path), lm, valid, aspect)
 
 
