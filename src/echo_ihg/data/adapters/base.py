@@ -247,6 +247,22 @@ def _vad_for(p: ParticipantInput, audio: np.ndarray, T: int, fps: int) -> tuple[
     return np.clip(np.nan_to_num(out), 0.0, 1.0), "estimated"
 
 
+def _extractor_versions(pmeta: dict) -> dict[str, str]:
+    """Versions of the extractors that made this session's arrays (derived-feature caches key on them)."""
+    import importlib.metadata
+
+    try:
+        mp_version = importlib.metadata.version("mediapipe")
+    except importlib.metadata.PackageNotFoundError:
+        mp_version = "unknown"
+    out = {"tracking": f"mediapipe-{mp_version}-face-mesh-{N_LANDMARKS}"}
+    if any(m["vad_source"] == "estimated" for m in pmeta.values()):
+        from echo_ihg.audio.vad import version
+
+        out["vad"] = version()
+    return out
+
+
 def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_RATE):
     """Track, decode and align both participants of `inp` -> `echo_ihg.data.session.Session`."""
     from echo_ihg.data.session import Participant, Session
@@ -286,7 +302,7 @@ def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_R
                        "frame_size": [tr.width, tr.height] if tr else None,
                        "extra_keys": {safe_name(k): k for k in p.extra}, **p.meta}
     meta = {"id": inp.session_id, "fps": fps, "T": T, "sample_rate": sample_rate,
-            "participants": pmeta, **inp.meta}
+            "extractors": _extractor_versions(pmeta), "participants": pmeta, **inp.meta}
     transcript = sorted(inp.transcript, key=lambda w: (w["start"], w["end"]))
     return Session(session_id=inp.session_id, meta=meta, transcript=transcript, A=parts["A"], B=parts["B"])
 
