@@ -56,6 +56,18 @@ def _stamp_ok(stamp_path: Path, arr_path: Path, version: str, inputs: dict) -> b
     return stamp.get("version") == version and stamp.get("inputs") == inputs
 
 
+def _inputs(session_dir: Path, participant: str | None) -> dict:
+    if participant is None:
+        return _fingerprint(session_dir, _SESSION_INPUTS)
+    return _fingerprint(session_dir / participant, _PARTICIPANT_INPUTS)
+
+
+def is_fresh(session_dir: str | Path, participant: str | None, name: str, version: str) -> bool:
+    """Whether `cached_feature` would reuse the stored array (same version and unchanged inputs)."""
+    arr_path, stamp_path = cache_paths(session_dir, participant, name)
+    return _stamp_ok(stamp_path, arr_path, version, _inputs(Path(session_dir), participant))
+
+
 def cached_feature(session_dir: str | Path, participant: str | None, name: str, version: str,
                    compute_fn: Callable[[Any], np.ndarray], mmap: bool = True) -> np.ndarray:
     """Return the cached array `name` of `participant` ("A", "B" or None), computing and storing it with
@@ -68,10 +80,7 @@ def cached_feature(session_dir: str | Path, participant: str | None, name: str, 
     if participant not in ("A", "B", None):
         raise ValueError(f"participant must be 'A', 'B' or None, got {participant!r}")
     arr_path, stamp_path = cache_paths(session_dir, participant, name)
-    if participant is None:
-        inputs = _fingerprint(session_dir, _SESSION_INPUTS)
-    else:
-        inputs = _fingerprint(session_dir / participant, _PARTICIPANT_INPUTS)
+    inputs = _inputs(session_dir, participant)
     if _stamp_ok(stamp_path, arr_path, version, inputs):
         try:
             return np.load(arr_path, mmap_mode="r" if mmap else None, allow_pickle=False)
