@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "fit-codec": "fit_codec",
     "prepare": "prepare",
     "features": "features",
+    "render": "render",
 }
 
 
