@@ -1,0 +1,2 @@
+"""ECHO motion model: LCU (LPE scan, HBCU describer + GCA, LAU affect), the SDCM diffusion transformer,
+diffusion schedule/sampler and the long-form / streaming engine. See docs in each module and DESIGN.md §6."""

@@ -1,0 +1,70 @@
+"""Model configuration: one frozen dataclass with the defaults, and the registered network sizes.
+
+The ablation switches mirror the rows of ECHO's ablation table plus two baselines:
+
+    use_lpe=False        w/o LPE   (no low-level perception; f_pu from the behaviour text only)
+    use_hbcu=False       w/o HBCU  (no behaviour description; f_pu = P_usr)
+    use_lau=False        w/o LAU   (no emotion description; c_emo replaced by a learned null token)
+    use_sdcm=False       w/o SDCM  (entangled, role-agnostic fusion: one cross-attention over [audio; user]
+                                    for every token, no spatial masks)
+    audio_only=True      baseline: avatar audio (+ previous motion, identity) only; no user, no LAU
+    short_window_frames  baseline: user cues of the last N frames only (INFP/DIM-style; 50 = 2 s); 0 = off
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from echo_ihg.constants import FPS, MELS_PER_FRAME, N_MELS
+
+# name -> network width/depth. "tiny" is for unit tests; "small" is the bundled default model (sized for
+# ≥ 10× real-time generation on 2 CPU cores with ≤ 10 sampler steps and ≤ 20 MB of float32 weights).
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": dict(dim=32, depth=2, heads=2, lpe_dim=16, ssm_state=4, mlp_ratio=2, n_global=1, n_text=1),
+    "small": dict(dim=128, depth=4, heads=4, lpe_dim=64, ssm_state=8, mlp_ratio=3, n_global=2, n_text=2),
+}
+
+TEXT_DIM = 384        # all-MiniLM-L6-v2 sentence embedding size
+AUDIO_FRAME_DIM = N_MELS * MELS_PER_FRAME   # the 4 log-mel frames of one video frame, flattened
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    size: str = "small"
+    chunk_frames: int = 2 * FPS            # frames generated per chunk (2 s)
+    prev_frames: int = 2 * FPS             # previous-motion frames given as context
+    audio_window: int = 4                  # SDCM audio attention: ± frames around each frame (±160 ms)
+    history_frames: int = 90 * FPS         # LPE: slowest initial time constant (the history it is built for)
+    lip_region: str = "lips_jaw"           # token whose neighbourhood is driven by the avatar's audio only
+    mask_sharpness: float = 4.0            # M_lip = exp(-sharpness · (d / d_max)^2) over region centres
+    identity_dim: int = 478 * 3            # neutral mesh, flattened
+    text_dim: int = TEXT_DIM
+    audio_frame_dim: int = AUDIO_FRAME_DIM
+    user_branch: bool = True               # stage 1 trains with it off; stage 2 switches it on
+    use_lpe: bool = True
+    use_hbcu: bool = True
+    use_lau: bool = True
+    use_sdcm: bool = True
+    audio_only: bool = False
+    short_window_frames: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise ValueError(f"unknown model size {self.size!r} (known: {', '.join(SIZES)})")
+        if self.chunk_frames < 2 or self.prev_frames < 1 or self.audio_window < 0:
+            raise ValueError("chunk_frames ≥ 2, prev_frames ≥ 1 and audio_window ≥ 0 are required")
+        if self.short_window_frames < 0:
+            raise ValueError("short_window_frames must be ≥ 0 (0 = off)")
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return SIZES[self.size]
+
+    @property
+    def uses_user(self) -> bool:
+        """Whether any user cue (perception or behaviour text) reaches the generator."""
+        return self.user_branch and not self.audio_only and (self.use_lpe or self.use_hbcu)
+
+    @property
+    def uses_emotion(self) -> bool:
+        return self.use_lau and not self.audio_only

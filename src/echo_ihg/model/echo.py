@@ -1,0 +1,100 @@
+"""EchoModel: LCU (user context) + the motion generator, as one module with explicit constructor arguments.
+
+    model = EchoModel(layout=codec.layout, centres=region_centres_by_name, cfg=ModelConfig(size="small"))
+    feats, lpe_state = model.perceive(user_audio, user_motion, lpe_state)     # LPE scan, any span of frames
+    f_pu = model.user_context(feats[:, -1], s_usr)                            # at the chunk start
+    v = model(x_t, t, GenCond(prev_motion, identity, avatar_audio, f_pu, c_emo))
+
+Text embeddings (S_usr of the behaviour description, c_emo of the emotion description) come in as tensors:
+the describers and the frozen text encoder run outside the network (and are cached).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from echo_ihg.model.config import ModelConfig
+from echo_ihg.model.generator import EchoGenerator, GenCond
+from echo_ihg.model.lcu import LCU, LPEState
+from echo_ihg.utils.config import config_from_dict, config_to_dict
+
+
+def _pair(v: slice | Sequence[int]) -> tuple[int, int]:
+    """A codec layout entry (a slice, as `MotionCodec.layout` holds, or a (start, stop) pair) -> (start, stop)."""
+    if isinstance(v, slice):
+        if v.step not in (None, 1):
+            raise ValueError(f"layout slice {v} has a step")
+        return int(v.start), int(v.stop)
+    return int(v[0]), int(v[1])
+
+
+class EchoModel(nn.Module):
+    def __init__(self, layout: Mapping[str, slice | Sequence[int]], centres: Mapping[str, Sequence[float]],
+                 cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.layout = {str(k): _pair(v) for k, v in layout.items()}
+        self.centres = {str(k): [float(x) for x in v] for k, v in centres.items()}
+        self.generator = EchoGenerator(self.layout, self.centres, cfg)
+        self.lcu = LCU(self.layout, cfg) if cfg.uses_user else None
+
+    @property
+    def motion_dim(self) -> int:
+        return self.generator.motion_dim
+
+    @property
+    def uses_perception(self) -> bool:
+        return self.lcu is not None and self.lcu.lpe is not None
+
+    def constructor_args(self) -> dict[str, Any]:
+        """JSON-able arguments that rebuild this model (stored next to the safetensors weights)."""
+        return {"layout": {k: list(v) for k, v in self.layout.items()}, "centres": self.centres,
+                "cfg": config_to_dict(self.cfg)}
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> "EchoModel":
+        return cls(args["layout"], args["centres"], config_from_dict(ModelConfig, dict(args["cfg"]), "model"))
+
+    def init_state(self, batch: int) -> LPEState | None:
+        return self.lcu.lpe.init_state(batch) if self.uses_perception else None
+
+    def perceive(self, user_audio: torch.Tensor, user_motion: torch.Tensor, state: LPEState | None = None
+                 ) -> tuple[torch.Tensor | None, LPEState | None]:
+        """LPE scan over user frames: (B, T, Da), (B, T, Dm) -> feats (B, T, 1 + K, E), new state.
+
+        Returns (None, None) when the configuration uses no perception (w/o LPE, audio-only, stage 1).
+        """
+        if not self.uses_perception:
+            return None, None
+        return self.lcu.lpe.encode(user_audio, user_motion, state)
+
+    def perceive_step(self, user_audio: torch.Tensor, user_motion: torch.Tensor, state: LPEState
+                      ) -> tuple[torch.Tensor | None, LPEState | None]:
+        """One user frame: (B, Da), (B, Dm) -> feat (B, 1 + K, E), new state (streaming)."""
+        if not self.uses_perception:
+            return None, None
+        return self.lcu.lpe.step(user_audio, user_motion, state)
+
+    def user_context(self, feat: torch.Tensor | None, s_usr: torch.Tensor | None, batch: int
+                     ) -> torch.Tensor | None:
+        """LPE features at the query time (B, 1 + K, E) and S_usr (B, 384) -> f_pu (B, Np, D) or None."""
+        if self.lcu is None:
+            return None
+        return self.lcu(feat, s_usr, batch)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: GenCond, return_gates: bool = False):
+        """Noisy chunk (B, T, Dm), diffusion time (B,) -> v prediction (B, T, Dm) [, SDCM gates]."""
+        return self.generator(x, t, cond, return_gates=return_gates)
+
+    def user_parameters(self) -> list[nn.Parameter]:
+        """The stage-2 parameters: LCU and SDCM's user branch (the rest is the stage-1 audio/lip path)."""
+        params = list(self.lcu.parameters()) if self.lcu is not None else []
+        for block in self.generator.blocks:
+            fusion = block.fusion
+            if hasattr(fusion, "attn_usr"):
+                params += list(fusion.attn_usr.parameters())
+        params.append(self.generator.null_user)
+        return params

@@ -1,0 +1,155 @@
+"""LCU — long-range contextual understanding of the conversation so far, with bounded memory.
+
+LPE (low-level perception encoding):
+    user audio  (B, T, Da) per-frame log-mel ──Linear──► temporal selective scan ─► a_t  (B, T, E)
+    user motion (B, T, Dm) codec coefficients ─per-token Linear─► K region tokens ─► region×time scan
+                (one scan per region token, weights shared, region embedding added)  ─► m_t (B, T, K, E)
+    At a query time t the scan outputs summarise the whole history up to t (the scan state is all that is kept
+    in streaming). Fusion into the perception tokens P_usr (B, G + 1 + K, D):
+        F_gm  — global: an MLP over [a_t; mean_k m_t,k] gives G global tokens
+        F_int — interaction: one self-attention layer over [global; audio; region tokens], so region motion
+                and voice cues are read in each other's light.
+HBCU fusion: S_usr (384-d text embedding of the behaviour description) ─alignment layer─► n_text tokens;
+    gated cross-attention (GCA, tanh gates initialised at 0, Flamingo-style) of P_usr over them ─► f_pu.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from echo_ihg.model.blocks import Attention, Mlp
+from echo_ihg.model.config import ModelConfig
+from echo_ihg.model.generator import check_layout
+from echo_ihg.model.ssm import MambaBlock, MambaState
+
+
+@dataclass
+class LPEState:
+    """Streaming state of the LPE: scan states only, independent of the history length."""
+
+    audio: MambaState     # batch B
+    motion: MambaState    # batch B·K
+
+
+class LPE(nn.Module):
+    def __init__(self, layout: Mapping[str, tuple[int, int]], cfg: ModelConfig):
+        super().__init__()
+        dims = cfg.dims
+        e, d = dims["lpe_dim"], dims["dim"]
+        self.names, self.motion_dim = check_layout(layout)
+        self.slices = [tuple(int(v) for v in layout[n]) for n in self.names]
+        self.k, self.e, self.n_global = len(self.names), e, dims["n_global"]
+        scan = dict(state=dims["ssm_state"], max_timescale=float(cfg.history_frames))
+        self.audio_in = nn.Sequential(nn.LayerNorm(cfg.audio_frame_dim), nn.Linear(cfg.audio_frame_dim, e))
+        self.audio_scan = MambaBlock(e, **scan)
+        self.motion_in = nn.ModuleList(nn.Linear(b - a, e) for a, b in self.slices)
+        self.region_emb = nn.Parameter(torch.randn(self.k, e) * 0.02)
+        self.motion_scan = MambaBlock(e, **scan)
+        self.gm = Mlp(2 * e, 2, out_dim=self.n_global * d)                  # F_gm
+        self.tok_in = nn.Linear(e, d)
+        self.type_emb = nn.Parameter(torch.randn(self.n_global + 1 + self.k, d) * 0.02)
+        self.int_norm = nn.LayerNorm(d)
+        self.int_attn = Attention(d, dims["heads"])                         # F_int
+        self.int_mlp = Mlp(d, 2)
+        self.out_norm = nn.LayerNorm(d)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_global + 1 + self.k
+
+    def init_state(self, batch: int, device: torch.device | None = None) -> LPEState:
+        return LPEState(self.audio_scan.init_state(batch, device), self.motion_scan.init_state(batch * self.k,
+                                                                                                device))
+
+    def _motion_tokens(self, motion: torch.Tensor) -> torch.Tensor:
+        """motion (..., Dm) -> (..., K, E)."""
+        return torch.stack([p(motion[..., a:b]) for p, (a, b) in zip(self.motion_in, self.slices)],
+                           dim=-2) + self.region_emb
+
+    def encode(self, audio: torch.Tensor, motion: torch.Tensor, state: LPEState | None = None
+               ) -> tuple[torch.Tensor, LPEState]:
+        """Scan a span of user frames. audio (B, T, Da), motion (B, T, Dm) -> feats (B, T, 1 + K, E)."""
+        b, t, _ = audio.shape
+        if motion.shape[:2] != (b, t):
+            raise ValueError(f"user audio {tuple(audio.shape)} and motion {tuple(motion.shape)} disagree")
+        st = state or self.init_state(b, audio.device)
+        a, st_a = self.audio_scan(self.audio_in(audio), st.audio)           # (B, T, E)
+        m = self._motion_tokens(motion).permute(0, 2, 1, 3).reshape(b * self.k, t, self.e)
+        m, st_m = self.motion_scan(m, st.motion)                            # (B·K, T, E)
+        m = m.view(b, self.k, t, self.e).permute(0, 2, 1, 3)                # (B, T, K, E)
+        return torch.cat([a.unsqueeze(2), m], dim=2), LPEState(st_a, st_m)
+
+    def step(self, audio: torch.Tensor, motion: torch.Tensor, state: LPEState
+             ) -> tuple[torch.Tensor, LPEState]:
+        """One user frame. audio (B, Da), motion (B, Dm) -> feat (B, 1 + K, E)."""
+        b = audio.shape[0]
+        a, st_a = self.audio_scan.step(self.audio_in(audio), state.audio)
+        m, st_m = self.motion_scan.step(self._motion_tokens(motion).reshape(b * self.k, self.e), state.motion)
+        return torch.cat([a.unsqueeze(1), m.view(b, self.k, self.e)], dim=1), LPEState(st_a, st_m)
+
+    def tokens(self, feat: torch.Tensor) -> torch.Tensor:
+        """feat (B, 1 + K, E) at the query time -> P_usr (B, G + 1 + K, D)."""
+        b = feat.shape[0]
+        glob = self.gm(torch.cat([feat[:, 0], feat[:, 1:].mean(1)], dim=-1)).view(b, self.n_global, -1)
+        x = torch.cat([glob, self.tok_in(feat)], dim=1) + self.type_emb     # (B, G + 1 + K, D)
+        x = x + self.int_attn(self.int_norm(x))
+        return self.out_norm(x + self.int_mlp(x))
+
+
+class GatedCrossAttention(nn.Module):
+    """P (B, Np, D) attends to S (B, Ns, D); tanh gates start at 0 so f_pu = P_usr at initialisation."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.mlp = Mlp(dim, 2)
+        self.alpha_attn = nn.Parameter(torch.zeros(1))
+        self.alpha_mlp = nn.Parameter(torch.zeros(1))
+
+    def forward(self, p: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        p = p + torch.tanh(self.alpha_attn) * self.attn(self.norm1(p), s)
+        return p + torch.tanh(self.alpha_mlp) * self.mlp(self.norm2(p))
+
+
+class LCU(nn.Module):
+    """LPE + alignment layer + GCA -> f_pu. Switches: cfg.use_lpe, cfg.use_hbcu (see config.py)."""
+
+    def __init__(self, layout: Mapping[str, tuple[int, int]], cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        dims = cfg.dims
+        d = dims["dim"]
+        self.lpe = LPE(layout, cfg) if cfg.use_lpe else None
+        n_tok = self.lpe.n_tokens if self.lpe is not None else dims["n_global"] + 1
+        # without LPE, learned queries take the place of P_usr so that HBCU still yields tokens
+        self.queries = None if cfg.use_lpe else nn.Parameter(torch.randn(n_tok, d) * 0.02)
+        self.n_text = dims["n_text"]
+        if cfg.use_hbcu:
+            self.align = nn.Sequential(nn.Linear(cfg.text_dim, d * self.n_text), nn.GELU(),
+                                       nn.Linear(d * self.n_text, d * self.n_text))
+            self.align_norm = nn.LayerNorm(d)
+            self.gca = GatedCrossAttention(d, dims["heads"])
+            if not cfg.use_lpe:
+                # no perception to gate against: let the text reach f_pu from the start
+                nn.init.ones_(self.gca.alpha_attn)
+                nn.init.ones_(self.gca.alpha_mlp)
+
+    def forward(self, feat: torch.Tensor | None, s_usr: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """feat (B, 1 + K, E) LPE output at the query time (or None); s_usr (B, 384) or None -> f_pu (B, Np, D)."""
+        if self.lpe is not None:
+            if feat is None:
+                raise ValueError("LPE is on but no user perception features were given")
+            p = self.lpe.tokens(feat)
+        else:
+            p = self.queries.expand(batch, -1, -1)
+        if self.cfg.use_hbcu:
+            if s_usr is None:
+                raise ValueError("HBCU is on but no behaviour embedding S_usr was given")
+            s = self.align_norm(self.align(s_usr).view(batch, self.n_text, -1))   # (B, n_text, D)
+            p = self.gca(p, s)
+        return p

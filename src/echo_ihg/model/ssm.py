@@ -1,0 +1,148 @@
+"""Linear-time selective state-space scan (Mamba-style S6) in pure PyTorch.
+
+    h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t B_t u_t        (diagonal A < 0, per channel d and state n)
+    y_t = C_t · h_t + D ⊙ u_t
+
+Δ, B and C depend on the input (the "selective" part). Two evaluation paths that agree to float precision:
+
+* `selective_scan` — training/offline: the sequence is cut into chunks of `chunk` steps; inside a chunk a
+  log-depth doubling scan (Hillis–Steele) runs in parallel, and chunk-end states are carried across chunks.
+  Work is O(T·log chunk); every multiplier is a decay ≤ 1, so it is stable for any length (no exp of positive
+  cumulative sums as in the naive cumsum trick).
+* `selective_step` — streaming: one recurrent step; the state (B, D, N) is all that is kept.
+
+`MambaBlock` wraps the scan the usual way (in-projection, causal depthwise conv, SiLU, S6, SiLU gate,
+out-projection) and carries an explicit streaming state (conv tail + scan state), moshi-style.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   D: torch.Tensor, h0: torch.Tensor | None = None, chunk: int = 64
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chunked parallel selective scan.
+
+    u, delta: (Bt, T, D); A: (D, N); B, C: (Bt, T, N); D: (D,); h0: (Bt, D, N) or None.
+    Returns y (Bt, T, D) and the final state (Bt, D, N).
+    """
+    bt, t_len, d = u.shape
+    n = A.shape[1]
+    if h0 is None:
+        h0 = u.new_zeros(bt, d, n)
+    if t_len == 0:
+        return u.new_zeros(bt, 0, d), h0
+    pad = (-t_len) % chunk
+    if pad:
+        # Δ = 0 on padding: decay 1 and input 0, so the carried state is untouched.
+        u, delta = F.pad(u, (0, 0, 0, pad)), F.pad(delta, (0, 0, 0, pad))
+        B, C = F.pad(B, (0, 0, 0, pad)), F.pad(C, (0, 0, 0, pad))
+    nc = u.shape[1] // chunk
+    a = torch.exp(delta.unsqueeze(-1) * A)                                  # (Bt, T', D, N) decays in (0, 1]
+    b = (delta * u).unsqueeze(-1) * B.unsqueeze(2)                          # (Bt, T', D, N) inputs
+    a = a.view(bt, nc, chunk, d, n)
+    b = b.view(bt, nc, chunk, d, n)
+    k = 1
+    while k < chunk:                                                        # doubling scan inside each chunk
+        b = torch.cat([b[:, :, :k], b[:, :, k:] + a[:, :, k:] * b[:, :, :-k]], dim=2)
+        a = torch.cat([a[:, :, :k], a[:, :, k:] * a[:, :, :-k]], dim=2)
+        k *= 2
+    # a[:, c, i] = decay from the chunk start to step i; b[:, c, i] = state at i from a zero chunk start.
+    carries = []
+    h = h0
+    for c in range(nc):                                                     # T / chunk sequential carries
+        carries.append(h)
+        h = a[:, c, -1] * h + b[:, c, -1]
+    carry = torch.stack(carries, dim=1)                                     # (Bt, nc, D, N) state before chunk
+    states = b + a * carry.unsqueeze(2)                                     # (Bt, nc, chunk, D, N)
+    states = states.view(bt, nc * chunk, d, n)[:, :t_len]
+    y = torch.einsum("btdn,btn->btd", states, C[:, :t_len]) + u[:, :t_len] * D
+    return y, h
+
+
+def selective_step(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   D: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One recurrent step. u, delta: (Bt, D); B, C: (Bt, N); h: (Bt, D, N). Returns y (Bt, D), new h."""
+    h = torch.exp(delta.unsqueeze(-1) * A) * h + (delta * u).unsqueeze(-1) * B.unsqueeze(1)
+    y = torch.einsum("bdn,bn->bd", h, C) + u * D
+    return y, h
+
+
+@dataclass
+class MambaState:
+    """Streaming state of one MambaBlock: the conv input tail and the scan state (bounded memory)."""
+
+    conv: torch.Tensor   # (Bt, D_inner, K-1) last raw inputs of the causal conv
+    ssm: torch.Tensor    # (Bt, D_inner, N)
+
+
+class MambaBlock(nn.Module):
+    """Pre-norm residual selective-SSM block over (Bt, T, dim) sequences, with streaming `step`.
+
+    `max_timescale` (frames) sets the slowest initial decay: |A| is log-spaced between 1/max_timescale and 1,
+    so at initialisation the state already spans time constants from one frame to the whole history window.
+    """
+
+    def __init__(self, dim: int, state: int = 8, expand: int = 2, conv: int = 4,
+                 max_timescale: float = 2250.0, chunk: int = 64):
+        super().__init__()
+        inner = expand * dim
+        self.inner, self.state_dim, self.kernel, self.chunk = inner, state, conv, chunk
+        self.dt_rank = max(1, math.ceil(dim / 16))
+        self.norm = nn.LayerNorm(dim)
+        self.in_proj = nn.Linear(dim, 2 * inner)
+        self.conv = nn.Conv1d(inner, inner, conv, groups=inner)             # causal: left padding by hand
+        self.x_proj = nn.Linear(inner, self.dt_rank + 2 * state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, inner)
+        rates = torch.logspace(-math.log10(max_timescale), 0.0, state)      # (N,) 1/τ
+        shift = torch.linspace(0.0, 1.0, inner).unsqueeze(1)                # stagger channels between grid points
+        ratio = (rates[1] / rates[0]) if state > 1 else torch.tensor(1.0)
+        self.A_log = nn.Parameter(torch.log(rates.unsqueeze(0) * ratio ** shift))   # (inner, N)
+        self.D = nn.Parameter(torch.ones(inner))
+        dt = torch.exp(torch.rand(inner) * (math.log(1.0) - math.log(0.1)) + math.log(0.1))
+        with torch.no_grad():                                               # softplus^-1(dt) as in Mamba
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+        self.out_proj = nn.Linear(inner, dim)
+
+    def init_state(self, batch: int, device: torch.device | None = None) -> MambaState:
+        dev = device if device is not None else self.D.device
+        return MambaState(torch.zeros(batch, self.inner, self.kernel - 1, device=dev),
+                          torch.zeros(batch, self.inner, self.state_dim, device=dev))
+
+    def _params(self, xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        dbc = self.x_proj(xc)
+        dt, B, C = dbc.split([self.dt_rank, self.state_dim, self.state_dim], dim=-1)
+        return F.softplus(self.dt_proj(dt)), B, C
+
+    def forward(self, x: torch.Tensor, state: MambaState | None = None) -> tuple[torch.Tensor, MambaState]:
+        """x: (Bt, T, dim) -> (Bt, T, dim), continuing from `state` (None = start of the sequence)."""
+        bt, t_len, _ = x.shape
+        if state is None:
+            state = self.init_state(bt, x.device)
+        xz = self.in_proj(self.norm(x))                                     # (Bt, T, 2·inner)
+        xi, z = xz.chunk(2, dim=-1)
+        seq = torch.cat([state.conv, xi.transpose(1, 2)], dim=2)            # (Bt, inner, K-1+T)
+        xc = F.silu(self.conv(seq)).transpose(1, 2)                         # (Bt, T, inner)
+        delta, B, C = self._params(xc)
+        A = -torch.exp(self.A_log)
+        y, h = selective_scan(xc, delta, A, B, C, self.D, state.ssm, self.chunk)
+        y = y * F.silu(z)
+        new_conv = seq[:, :, seq.shape[2] - (self.kernel - 1):]
+        return x + self.out_proj(y), MambaState(new_conv, h)
+
+    def step(self, x: torch.Tensor, state: MambaState) -> tuple[torch.Tensor, MambaState]:
+        """One frame. x: (Bt, dim) -> (Bt, dim); recurrent, O(1) memory."""
+        xi, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)                 # (Bt, inner) each
+        seq = torch.cat([state.conv, xi.unsqueeze(2)], dim=2)               # (Bt, inner, K)
+        xc = F.silu((seq * self.conv.weight.squeeze(1)).sum(-1) + self.conv.bias)
+        delta, B, C = self._params(xc)
+        y, h = selective_step(xc, delta, -torch.exp(self.A_log), B, C, self.D, state.ssm)
+        y = y * F.silu(z)
+        return x + self.out_proj(y), MambaState(seq[:, :, 1:], h)
