@@ -167,3 +167,13 @@ def test_bad_input_raises_input_error():
         codec.encode(faces[:2], faces[0], aspect=0.0)
     with pytest.raises(InputError):
         CodecConfig(components=(1, 2))
+
+
+def test_fit_memory_bound_strides_frames():
+    faces, _ = tracked_sample_faces()
+    clips = [np.repeat(faces[i][None], 30, 0) + np.random.default_rng(i).normal(0, 1e-3, (30, 478, 3))
+             for i in range(3)]
+    codec = MotionCodec.fit(clips, config=CodecConfig(components=(2,) * 7, max_fit_frames=40))
+    assert 30 <= codec.fit_info["n_frames"] <= 46  # 3 clips x 2 (mirrors) x ~7 frames
+    full = MotionCodec.fit(clips, config=CodecConfig(components=(2,) * 7))
+    assert full.fit_info["n_frames"] == 180

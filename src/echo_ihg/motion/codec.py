@@ -51,7 +51,8 @@ class CodecConfig:
     components: tuple[int, ...] = (16, 6, 6, 4, 4, 8, 6)
     gaze: bool = True
     mirror_augment: bool = True      # also fit on left/right mirrored data: symmetric bases, 2x data
-    max_fit_frames: int = 200_000    # frames used for PCA (evenly strided beyond this); keeps fit memory bounded
+    max_fit_frames: int = 50_000     # frames (mirrors included) used for PCA, evenly strided beyond this:
+                                     # bounds fit memory (~6 KB per frame)
 
     def __post_init__(self) -> None:
         if len(self.components) != len(REGION_NAMES) or any(int(k) < 1 for k in self.components):
@@ -146,33 +147,33 @@ class MotionCodec:
         aspects = list(aspects) if aspects is not None else [1.0] * n
         if not len(neutrals) == len(valids) == len(aspects) == n:
             raise InputError(None, "sequences, neutrals, valids and aspects must have the same length")
+        masks = [_valid_mask(seq, val) for seq, val in zip(sequences, valids)]
+        copies = 2 if config.mirror_augment else 1
+        total = copies * sum(int(m.sum()) for m in masks)
+        keep_ratio = min(1.0, config.max_fit_frames / max(total, 1))  # bound memory: stride every clip alike
         disp, extra = [], []
-        for seq, neu, val, asp in progress(zip(sequences, neutrals, valids, aspects), total=n,
-                                           desc="codec: displacements", unit="clip"):
-            if val is not None:
-                val = np.asarray(val, bool)
-                if val.shape != (len(seq),):
-                    raise InputError(None, f"valid mask has shape {val.shape}, expected ({len(seq)},)")
-                if not val.any():
-                    continue
-                seq = np.asarray(seq)[val]
-            seq = validate_landmarks(seq)
+        for seq, neu, mask, asp in progress(zip(sequences, neutrals, masks, aspects), total=n,
+                                            desc="codec: displacements", unit="clip"):
+            if not mask.any():
+                continue
+            seq = validate_landmarks(np.asarray(seq)[mask])
             neu = neutral_from_sequence(seq, None, asp) if neu is None else validate_landmarks(neu, single=True)
+            if keep_ratio < 1.0:
+                seq = seq[np.unique(np.linspace(0, len(seq) - 1, max(1, round(len(seq) * keep_ratio))).round()
+                                    .astype(int))]
             variants = [(seq, neu)]
             if config.mirror_augment:
                 variants.append((mirror_landmarks(seq), mirror_landmarks(neu)))
             for s, nu in variants:
                 d, x = _displacements(s, nu, asp)
-                disp.append(d)
+                disp.append(d.astype(np.float32))
                 extra.append(x)
         if not disp:
             raise InputError(None, "no valid frames to fit the codec on")
         disp_all = np.concatenate(disp)
         extra_all = np.concatenate(extra)
-        if len(disp_all) > config.max_fit_frames:
-            keep = np.linspace(0, len(disp_all) - 1, config.max_fit_frames).round().astype(int)
-            disp_all, extra_all = disp_all[keep], extra_all[keep]
-        bases = {name: _pca(disp_all[:, idx].reshape(len(disp_all), -1), idx, int(k))
+        del disp
+        bases = {name: _pca(disp_all[:, idx].reshape(len(disp_all), -1).astype(np.float64), idx, int(k))
                  for (name, idx), k in zip(region_index().items(), config.components)}
         coeffs = [(disp_all[:, b.index].reshape(len(disp_all), -1) - b.mean) @ b.basis.T for b in bases.values()]
         feats = np.concatenate(coeffs + [extra_all[:, : (10 if config.gaze else 6)]], 1)
@@ -307,6 +308,16 @@ def _hold_valid(lm: np.ndarray, valid: np.ndarray) -> np.ndarray:
     left, right = good[pos - 1], good[pos]
     nearest = np.where(np.abs(np.arange(len(lm)) - left) <= np.abs(right - np.arange(len(lm))), left, right)
     return lm[nearest]
+
+
+def _valid_mask(seq: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    n = len(seq)
+    if valid is None:
+        return np.ones(n, bool)
+    valid = np.asarray(valid, bool)
+    if valid.shape != (n,):
+        raise InputError(None, f"valid mask has shape {valid.shape}, expected ({n},)")
+    return valid
 
 
 def _displacements(seq: np.ndarray, neutral: np.ndarray, aspect: float) -> tuple[np.ndarray, np.ndarray]:
