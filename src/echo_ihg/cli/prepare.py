@@ -3,14 +3,15 @@
     echo-ihg prepare pair --a A.mp4 --b B.mp4 [--transcript T.jsonl|T.srt] -o DIR
     echo-ihg prepare pair --side-by-side REC.mp4 [--audio-a A.wav --audio-b B.wav] -o DIR
 
-Each source kind is one sub-command registered in ADAPTERS (name -> register function); a dataset adapter
-(seamless, realtalk, ...) adds its own entry with its own flags and calls the library in echo_ihg.data.
+    echo-ihg prepare seamless|realtalk|vico|react|hdtf --root R -o OUT    (see `prepare <dataset> --help`)
+
+Each source kind is a sub-command; REGISTRARS lists the functions that add them to `prepare`'s
+sub-parsers (each sets `run`). Dataset adapters register through `echo_ihg.cli.prepare_datasets`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 from pathlib import Path
 from typing import Callable
@@ -47,17 +48,22 @@ def _register_pair(sub) -> None:
     p.set_defaults(run=run_pair)
 
 
-# adapter name -> function adding its sub-parser (with set_defaults(run=...)) to `prepare`'s sub-parsers
-ADAPTERS: dict[str, Callable] = {"pair": _register_pair}
+def _register_datasets(sub) -> None:
+    from echo_ihg.cli.prepare_datasets import register_dataset_commands
+
+    register_dataset_commands(sub)
+
+
+# functions adding sub-commands (each with set_defaults(run=...)) to `prepare`'s sub-parsers
+REGISTRARS: list[Callable] = [_register_pair, _register_datasets]
 
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("prepare", help="turn raw recordings or datasets into session directories",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="source", metavar="SOURCE")
-    for register_adapter in ADAPTERS.values():
-        register_adapter(sub)
-    importlib.import_module("echo_ihg.cli.prepare_datasets").register_dataset_commands(sub)  # seamless, ...
+    for add_commands in REGISTRARS:
+        add_commands(sub)
     p.set_defaults(run=lambda args: _no_source(p))
     return p
 
