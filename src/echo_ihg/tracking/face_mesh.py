@@ -122,10 +122,12 @@ def _face_box(lm: np.ndarray, width: int, height: int) -> _Box:
 
 
 def _as_rgb(image: np.ndarray, source: str | Path | None = None) -> np.ndarray:
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        return np.ascontiguousarray(image)
     if not isinstance(image, np.ndarray):
         raise InputError(source, f"expected an image array, got {type(image).__name__}")
+    if image.size == 0:
+        raise InputError(source, f"empty image (shape {image.shape})")
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return np.ascontiguousarray(image)
     return to_rgb_uint8(image, source)
 
 
@@ -161,7 +163,7 @@ class FaceTracker:
         return self._select(faces, w, h)
 
     def reset(self) -> None:
-        """Forget the followed face (the next face seen is chosen afresh as the largest)."""
+        """Forget the followed face: the largest of the faces MediaPipe reports next is chosen afresh."""
         self._target, self._missing = None, 0
 
     def close(self) -> None:
