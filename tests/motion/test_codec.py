@@ -177,3 +177,14 @@ def test_fit_memory_bound_strides_frames():
     assert 30 <= codec.fit_info["n_frames"] <= 46  # 3 clips x 2 (mirrors) x ~7 frames
     full = MotionCodec.fit(clips, config=CodecConfig(components=(2,) * 7))
     assert full.fit_info["n_frames"] == 180
+
+
+def test_round_trip_report_in_pixels():
+    from echo_ihg.motion.report import round_trip_errors
+
+    faces, _ = tracked_sample_faces()
+    own = round_trip_errors(faces[:1], faces[0])
+    canon = round_trip_errors(faces[:1], canonical_landmarks())
+    assert own["dim"] == default_codec().dim and own["face_max_px"] < 0.1 < canon["face_mean_px"] < 3.0
+    wide = round_trip_errors(faces[:1], canonical_landmarks(), width_px=1024)
+    assert wide["face_mean_px"] == pytest.approx(2 * canon["face_mean_px"], rel=1e-4)
