@@ -37,6 +37,7 @@ class RenderConfig:
     max_portrait_size: int = 2048    # px; a longer portrait side above this is downscaled (with a warning)
     min_face_size: int = 48          # px (in the output); smaller faces cannot be animated convincingly
     mouth_interior: bool = True      # synthesise cavity, teeth and tongue when the lips part
+    eyelids: bool = True             # inpainted lid skin and a lash line over closing eyes
     z_order: bool = True             # painter's order of face triangles by depth (occlusion on head turns)
 
 

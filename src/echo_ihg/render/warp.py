@@ -67,7 +67,9 @@ class TriangleWarper:
         map_y += np.take(c[5], index)
         return map_x, map_y
 
-    def warp(self, image: np.ndarray, dst: np.ndarray, order: np.ndarray) -> np.ndarray:
-        """Warp `image` (H, W, 3) so that source vertices land on `dst`. -> (H, W, 3) same dtype."""
+    def warp(self, image: np.ndarray, dst: np.ndarray, order: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Warp `image` (H, W, 3) so that source vertices land on `dst`.
+        -> (warped (H, W, 3) same dtype, map_x, map_y) — the maps let callers warp other layers alike."""
         map_x, map_y = self.maps(dst, order)
-        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), map_x, map_y
