@@ -100,6 +100,8 @@ def track_recording(path: Path, cfg: PrepareConfig, crop: tuple[int, int, int, i
         audio_source = audio_source or path
         audio = _audio_track(audio_source)
     name = f"{path}" + (f" (crop x {crop[0]}..{crop[2]})" if crop else "")
+    if audio_source is not None and audio_source != path:
+        name += f" with audio {audio_source}"
     meta = {"source": str(path), "audio_source": str(audio_source or path), "width": result.width,
             "height": result.height, "video_frames": result.n_frames,
             "audio_seconds": round(len(audio) / SAMPLE_RATE, 4), "n_valid": int(result.valid.sum()),
@@ -194,9 +196,9 @@ def prepare_side_by_side(recording: Path, out: Path, transcript: Path | None = N
     mixed = None
     if audio_a is None or audio_b is None:
         mixed = _audio_track(recording)
-        log.warning("%s: one mixed audio track; %s get the mix and the same VAD (pass separate tracks to "
-                    "tell the voices apart)", recording,
-                    "both participants" if audio_a is None and audio_b is None else "one participant")
+        who = "A and B get" if audio_a is None and audio_b is None else ("A gets" if audio_a is None else "B gets")
+        log.warning("%s: one mixed audio track; %s the mix and its VAD (give each person's own track to "
+                    "tell the voices apart)", recording, who)
     half = w // 2
     ta = track_recording(recording, cfg, crop=(0, 0, half, h),
                          audio=None if audio_a else mixed, audio_source=audio_a)

@@ -67,7 +67,8 @@ def write_transcript(path: str | Path, entries: list[dict]) -> None:
 
 
 _SRT_TIME = re.compile(r"(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})")
-_SPEAKER_PREFIX = re.compile(r"^\s*(?:\[?(?:speaker\s*)?([AB])\]?\s*[:\-–]|<v\s+([AB])>)\s*", re.IGNORECASE)
+_SPEAKER_PREFIX = re.compile(
+    r"^\s*(?:\[(?:speaker\s*)?([AB])\]\s*[:\-–]?|(?:speaker\s*)?([AB])\s*[:\-–]|<v\s+([AB])>)\s*", re.IGNORECASE)
 
 
 def _srt_seconds(stamp: str, path: Path, block: int) -> float:
@@ -101,7 +102,7 @@ def read_srt(path: str | Path, default_speaker: str | None = None) -> list[dict]
         start, end = _srt_seconds(start_s, path, b), _srt_seconds(end_s.split()[0], path, b)
         body = " ".join(ln.strip() for ln in lines[1:])
         m = _SPEAKER_PREFIX.match(body)
-        speaker = (m.group(1) or m.group(2)).upper() if m else default_speaker
+        speaker = next(g for g in m.groups() if g).upper() if m else default_speaker
         if speaker is None:
             raise InputError(path, f"subtitle block {b}: no speaker tag (start the text with 'A:' or 'B:')")
         if m:
