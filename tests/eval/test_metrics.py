@@ -140,6 +140,15 @@ def test_seam_metric_flags_a_jump():
     assert res["border_step"] == pytest.approx(11.0)
     assert res["within_step"] == pytest.approx(1.0)
     assert res["seam_ratio"] == pytest.approx(11.0)
+    # velocity jumps ||v_t - v_{t-1}||: 10 into the border (11 - 1), 10 just after it (1 - 11), 0 at the
+    # other 6 -> border 10 / elsewhere (10 / 7) = 7
+    assert res["jump_ratio"] == pytest.approx(7.0)
+    # a smooth curve (constant acceleration) cut at borders that do not jump: both ratios ~1
+    t = np.linspace(0, 1, 40)[:, None]
+    curve = np.hstack([t ** 2, np.sin(t)])
+    smooth2 = M.seam_metric(curve, borders=[10, 20, 30])
+    assert smooth2["seam_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert smooth2["jump_ratio"] == pytest.approx(1.0, abs=0.1)
     with pytest.raises(ValueError, match="borders"):
         M.seam_metric(ramp, borders=[0])
 
@@ -163,6 +172,24 @@ def test_sync_scores_recover_offset():
     assert res["lse_d"] == pytest.approx(0.0, abs=1e-9)
     assert res["lse_c"] > 0.5                     # the median offset is far from the best one
     assert len(res["dists"]) == 31
+    assert res["d_zero"] > 0.5                    # unshifted, the pairs do not match
+    # masked: only frames 20..59 count; same offset, and d(s) averages over those frames only
+    mask = np.zeros(80, bool)
+    mask[20:60] = True
+    masked = M.sync_scores(video, audio, 15, mask=mask)
+    assert masked["offset"] == 3 and masked["n_frames"] == 40
+
+
+def test_sync_scores_by_hand():
+    # 1-D embeddings normalise to +-1: v = [1, 1, -1, -1], a = [1, -1, -1, 1]
+    v = np.array([[1.0], [1.0], [-1.0], [-1.0]])
+    a = np.array([[1.0], [-1.0], [-1.0], [1.0]])
+    res = M.sync_scores(v, a, max_offset=1)
+    # s = -1: pairs (v1,a0),(v2,a1),(v3,a2) -> 0, 0, 0 -> 0;  s = 0: 0, 2, 0, 2 -> 1;
+    # s = +1: (v0,a1),(v1,a2),(v2,a3) -> 2, 2, 2 -> 2
+    assert res["dists"] == pytest.approx([0.0, 1.0, 2.0])
+    assert res["offset"] == -1 and res["lse_d"] == 0.0 and res["lse_c"] == pytest.approx(1.0)
+    assert res["d_zero"] == pytest.approx(1.0)
 
 
 def test_fd_from_samples_equals_the_sqrtm_form():

@@ -314,30 +314,42 @@ def mouth_landmark_distance(pred: np.ndarray, gt: np.ndarray, lips: Sequence[int
 def seam_metric(x: np.ndarray, borders: Sequence[int]) -> dict[str, float]:
     """How much motion jumps where one generated chunk ends and the next begins.
 
-    With steps s_t = ||x_t - x_{t-1}||_2 (t = 1..T-1) and chunk borders b (the first frame of each
-    chunk after the first, 0 < b < T):
+    With velocities v_t = x_t - x_{t-1} (t = 1..T-1), steps s_t = ||v_t||_2 and chunk borders b (the
+    first frame of each chunk after the first, 0 < b < T):
 
         border_step = mean_b s_b                  (the step across each border)
         within_step = mean_{t not a border} s_t   (ordinary frame-to-frame steps)
         seam_ratio  = border_step / within_step
+        jump_ratio  = mean_b ||v_b - v_{b-1}|| / mean_{t not a border} ||v_t - v_{t-1}||
+                      (velocity jump, i.e. acceleration, at borders vs elsewhere; borders b >= 2)
 
-    A seamless generator has seam_ratio ≈ 1; a jump at the borders gives >> 1. x: (T, D) motion.
-    Returns {"seam_ratio", "border_step", "within_step", "max_border_ratio"}.
+    A seamless generator has ratios ≈ 1; a jump at the borders gives >> 1. x: (T, D) motion.
+    Returns {"seam_ratio", "border_step", "within_step", "max_border_ratio", "jump_ratio"}.
     """
     x = _check("x", x, 2)
     b = np.unique(np.asarray(borders, dtype=np.int64))
     if b.size == 0 or b.min() < 1 or b.max() > len(x) - 1:
         raise ValueError(f"seam_metric: borders must be non-empty and inside 1..{len(x) - 1}, got {b.tolist()}")
-    steps = np.linalg.norm(np.diff(x, axis=0), axis=-1)  # steps[t-1] = s_t
+    v = np.diff(x, axis=0)                       # v[t-1] = v_t
+    steps = np.linalg.norm(v, axis=-1)
     inside = np.ones(len(steps), bool)
     inside[b - 1] = False
     if not inside.any():
         raise ValueError("seam_metric: every step is a border; chunks must be at least 2 frames long")
     within = float(steps[inside].mean())
     border = steps[b - 1]
-    scale = within if within > 0 else np.finfo(np.float64).tiny
-    return {"seam_ratio": float(border.mean() / scale), "border_step": float(border.mean()),
-            "within_step": within, "max_border_ratio": float(border.max() / scale)}
+    tiny = np.finfo(np.float64).tiny
+    acc = np.linalg.norm(np.diff(v, axis=0), axis=-1)  # acc[t-2] = ||v_t - v_{t-1}||
+    b2 = b[b >= 2]
+    acc_inside = np.ones(len(acc), bool)
+    acc_inside[b2 - 2] = False
+    if b2.size and acc_inside.any():
+        jump = float(acc[b2 - 2].mean() / max(acc[acc_inside].mean(), tiny))
+    else:
+        jump = float("nan")
+    return {"seam_ratio": float(border.mean() / max(within, tiny)), "border_step": float(border.mean()),
+            "within_step": within, "max_border_ratio": float(border.max() / max(within, tiny)),
+            "jump_ratio": jump}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -365,30 +377,42 @@ def segment_masks(avatar_vad: np.ndarray, user_vad: np.ndarray, threshold: float
 # Lip-sync scores from embeddings (SyncNet-style LSE-D / LSE-C)
 # ----------------------------------------------------------------------------------------------
 
-def sync_scores(video_emb: np.ndarray, audio_emb: np.ndarray, max_offset: int = 15) -> dict[str, float]:
+def sync_scores(video_emb: np.ndarray, audio_emb: np.ndarray, max_offset: int = 15,
+                mask: np.ndarray | None = None) -> dict:
     """LSE-D / LSE-C from per-frame embeddings (any sync model: SyncNet or this project's expert).
 
-        d(s) = mean_t ||v_t - a_{t+s}||_2   over the frames t where t+s is inside the clip,
-        s in [-max_offset, max_offset]
+        d(s) = mean_{t in F(s)} ||v_t - a_{t+s}||_2,   s in [-max_offset, max_offset]
+        F(s) = frames t with mask[t] (default all) and 0 <= t+s < T
         LSE-D = min_s d(s),   LSE-C = median_s d(s) - min_s d(s),   offset = argmin_s d(s)
+        d_zero = d(0)   (the distance without searching the offset: an out-of-sync input scores badly
+                         here even when LSE-D finds its shift)
 
     Embeddings are L2-normalised here first (as SyncNet's distances assume). Unlike syncnet_python,
     which zero-pads the audio features at the clip ends and reports offset = -s, only overlapping
     frames are averaged and the offset is reported as the audio shift s itself (s > 0: the video
-    matches later audio, i.e. the video leads). video_emb, audio_emb: (T, E).
+    matches later audio, i.e. the video leads). video_emb, audio_emb: (T, E); mask: (T,) bool, e.g. the
+    avatar's speaking frames from `segment_masks`.
     """
     v, a = _check("video_emb", video_emb, 2), _check("audio_emb", audio_emb, 2)
     if v.shape != a.shape:
         raise ValueError(f"sync_scores: shapes differ: video {v.shape}, audio {a.shape}")
     if len(v) <= max_offset:
         raise ValueError(f"sync_scores: need more than max_offset={max_offset} frames, got {len(v)}")
+    m = np.ones(len(v), bool) if mask is None else np.asarray(mask, bool)
+    if m.shape != (len(v),):
+        raise ValueError(f"sync_scores: mask shape {m.shape} != ({len(v)},)")
     v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
     shifts = np.arange(-max_offset, max_offset + 1)
-    dists = np.empty(len(shifts))
+    dists = np.full(len(shifts), np.nan)
+    t = np.arange(len(v))
     for i, s in enumerate(shifts):
-        vv, aa = (v[: len(v) - s], a[s:]) if s >= 0 else (v[-s:], a[: len(a) + s])
-        dists[i] = np.linalg.norm(vv - aa, axis=1).mean()
+        sel = t[m & (t + s >= 0) & (t + s < len(v))]
+        if len(sel):
+            dists[i] = np.linalg.norm(v[sel] - a[sel + s], axis=1).mean()
+    if np.isnan(dists).any():
+        raise ValueError("sync_scores: mask leaves no frame for some offsets (too few masked frames)")
     best = int(np.argmin(dists))
     return {"lse_d": float(dists[best]), "lse_c": float(np.median(dists) - dists[best]),
-            "offset": int(shifts[best]), "dists": dists.tolist()}
+            "offset": int(shifts[best]), "d_zero": float(dists[max_offset]), "n_frames": int(m.sum()),
+            "dists": dists.tolist()}
