@@ -13,8 +13,8 @@ Coordinate spaces
   distance (outer eye corners 33–263) is 1; the centroid of the pose's stable landmarks is the origin.
 
 The canonical face (478, 3) is a neutral, frontal, left/right-symmetric template: the generalised
-Procrustes mean of MediaPipe landmarks tracked from real faces (skimage's astronaut and LFW subset),
-mirrored and symmetrised. `scripts/build_canonical.py` rebuilds the asset from those images.
+Procrustes mean of MediaPipe landmarks tracked from the real faces with closed lips among skimage's
+astronaut and LFW subset, symmetrised with its mirror image. `scripts/build_canonical.py` rebuilds the asset from those images.
 """
 
 from __future__ import annotations
@@ -205,11 +205,15 @@ def build_canonical(shapes_metric: np.ndarray, stable: np.ndarray) -> tuple[np.n
 
 
 def save_canonical(dest: str | Path, template: np.ndarray, mirror: np.ndarray, meta: dict[str, str]) -> None:
-    """Write the template asset (safetensors; `meta` goes into its string metadata)."""
+    """Write the template asset (safetensors; `meta` goes into its metadata as one JSON string, so that
+    the file is byte-for-byte reproducible)."""
+    import json
+
     from safetensors.numpy import save_file
 
     from echo_ihg.utils.atomic import atomic_path
 
     with atomic_path(dest, suffix=".safetensors") as tmp:
         save_file({"landmarks": np.ascontiguousarray(template, np.float32),
-                   "mirror": np.ascontiguousarray(mirror, np.int64)}, str(tmp), metadata=meta)
+                   "mirror": np.ascontiguousarray(mirror, np.int64)}, str(tmp),
+                  metadata={"meta": json.dumps(meta, sort_keys=True)})

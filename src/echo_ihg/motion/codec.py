@@ -6,7 +6,8 @@ encode:  image space --centre depth--> --pose removal (motion.pose)--> canonical
 decode:  the exact inverse, up to the PCA truncation (and the iris ring shape, see `motion.gaze`).
 
 Layout of a motion vector (`codec.layout`, name -> slice): one block per region in REGION_NAMES order
-(PCA coefficients, canonical units = inter-ocular distances of the canonical face, not whitened), then
+(PCA coefficients, canonical units = inter-ocular distances of the canonical face, not whitened; by
+default the PCA is about zero displacement, so an all-zero region block is the neutral face), then
 "pose" [rotvec (3, rad), tx, ty (frame widths), log scale], then "gaze" (4, eye widths) when enabled.
 `feature_mean` / `feature_std` (D,) hold the statistics of the fitting data, for models that want
 normalised features.
@@ -50,6 +51,8 @@ class CodecConfig:
 
     components: tuple[int, ...] = (16, 6, 6, 4, 4, 8, 6)
     gaze: bool = True
+    centred: bool = False            # False: PCA about zero displacement, so zero coefficients decode to the
+                                     # neutral face exactly (an idle face is representable at any truncation)
     mirror_augment: bool = True      # also fit on left/right mirrored data: symmetric bases, 2x data
     max_fit_frames: int = 50_000     # frames (mirrors included) used for PCA, evenly strided beyond this:
                                      # bounds fit memory (~6 KB per frame)
@@ -173,7 +176,8 @@ class MotionCodec:
         disp_all = np.concatenate(disp)
         extra_all = np.concatenate(extra)
         del disp
-        bases = {name: _pca(disp_all[:, idx].reshape(len(disp_all), -1).astype(np.float64), idx, int(k))
+        bases = {name: _pca(disp_all[:, idx].reshape(len(disp_all), -1).astype(np.float64), idx, int(k),
+                            config.centred)
                  for (name, idx), k in zip(region_index().items(), config.components)}
         coeffs = [(disp_all[:, b.index].reshape(len(disp_all), -1) - b.mean) @ b.basis.T for b in bases.values()]
         feats = np.concatenate(coeffs + [extra_all[:, : (10 if config.gaze else 6)]], 1)
@@ -328,11 +332,12 @@ def _displacements(seq: np.ndarray, neutral: np.ndarray, aspect: float) -> tuple
     return q[:, : topo.N_FACE_POINTS] - nq[: topo.N_FACE_POINTS], extra
 
 
-def _pca(x: np.ndarray, index: np.ndarray, k: int) -> RegionBasis:
-    """PCA with a complete orthonormal basis (eigenvectors of the covariance), so k = d is lossless."""
+def _pca(x: np.ndarray, index: np.ndarray, k: int, centred: bool) -> RegionBasis:
+    """PCA with a complete orthonormal basis (eigenvectors of the (co)variance), so k = d is lossless.
+    Uncentred (centred=False): about zero instead of the data mean."""
     d = x.shape[1]
     k = min(k, d)
-    mean = x.mean(0)
+    mean = x.mean(0) if centred else np.zeros(d)
     xc = x - mean
     cov = xc.T @ xc / max(len(x), 1)
     var, vec = np.linalg.eigh(cov)
