@@ -22,7 +22,7 @@ def _run(tracker: FaceTracker, detections: list[list[np.ndarray]]) -> list[float
     out = []
     frame = np.zeros((100, 100, 3), np.uint8)
     for faces in detections:
-        tracker._detect = lambda rgb, faces=faces: faces  # noqa: B023 - stands in for MediaPipe
+        tracker._detect = lambda rgb, mesh, faces=faces: faces  # noqa: B023 - stands in for MediaPipe
         lm = tracker.process(frame)
         out.append(None if lm is None else round(float(lm[:, 0].mean() * 100)))
     return out

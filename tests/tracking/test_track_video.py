@@ -202,3 +202,26 @@ def test_small_video_is_tracked(tmp_path, astronaut):
     small = [cv2.resize(f, (96, 96), interpolation=cv2.INTER_AREA) for f in frames]
     res = track_frames(small, progress=False)
     assert res.valid.all() and (res.width, res.height) == (96, 96)
+
+
+def test_single_face_fast_path_hands_back_when_another_face_takes_over(astronaut):
+    from echo_ihg.tracking.face_mesh import FaceTracker
+
+    # alone for 30 frames (fast path on), a larger face joins, ours is hidden for 5 frames, then back
+    scales = [(0.8, 0.0)] * 30 + [(0.8, 1.1)] * 5 + [(0.0, 1.1)] * 5 + [(0.8, 1.1)] * 20
+    frames = two_face_frames(astronaut, scales)
+    xs, modes = [], []
+    with FaceTracker(TrackerConfig(fast_path_after=25)) as tracker:
+        for f in frames:
+            lm = tracker.process(f)
+            xs.append(np.nan if lm is None else lm[NOSE_TIP, 0])
+            modes.append(tracker._on_single)
+    xs = np.array(xs)
+    assert modes[29] and not modes[-1]           # switched to one face, and back to all faces
+    assert np.isnan(xs[35:40]).all() and (xs[~np.isnan(xs)] < 0.5).all() and not np.isnan(xs[40:]).any()
+    res = track_frames(frames, progress=False)
+    slow = track_frames(frames, progress=False, config=TrackerConfig(fast_path_after=0))
+    assert res.gaps == slow.gaps == [Gap(35, 40, True)]
+    diff = np.abs(res.landmarks - slow.landmarks)[:, :, :2] * np.array([res.width, res.height])
+    print(f"\nfast path vs multi-face graph only: mean {diff.mean():.2f} px, max {diff.max():.2f} px")
+    assert diff.mean() < 1.0 and diff.max() < 10.0  # same face (ROI history differs slightly)

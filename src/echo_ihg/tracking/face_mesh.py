@@ -63,6 +63,7 @@ class TrackerConfig:
     match_radius: float = 1.0                # face widths; a face further away is another person
     reacquire_after: int = 25                # frames without the followed face before the nearest is accepted
     reacquire_size_ratio: float = 2.0        # ... if its size is within this factor of the followed face
+    fast_path_after: int = 25                # frames alone in view before single-face tracking (0: never)
 
     def __post_init__(self) -> None:
         problems = []
@@ -81,6 +82,8 @@ class TrackerConfig:
             problems.append(f"match_radius must be > 0 (got {self.match_radius})")
         if self.reacquire_size_ratio < 1:
             problems.append(f"reacquire_size_ratio must be >= 1 (got {self.reacquire_size_ratio})")
+        if self.fast_path_after < 0:
+            problems.append(f"fast_path_after must be >= 0 (got {self.fast_path_after})")
         if self.reacquire_after < 0:
             problems.append(f"reacquire_after must be >= 0 (got {self.reacquire_after})")
         if problems:
@@ -137,39 +140,64 @@ class FaceTracker:
     static_image_mode=True: every call is an independent photo (detection each time, largest face).
     static_image_mode=False: frames of one video in order; MediaPipe tracks between frames and the
     first chosen face is followed (see the module docstring). Use as a context manager or call close().
+
+    Speed: MediaPipe runs its face detector on every frame while it tracks fewer than `max_faces` faces,
+    i.e. always when one person is in view (~40 % of the time per frame at 256 px). So in video mode a
+    second graph that tracks a single face is used once the followed face has been the only one in view
+    for `fast_path_after` frames; as soon as that graph reports a face that is not the followed one, the
+    same frame goes through the multi-face graph again, and tracking stays there until one face is left.
     """
 
     def __init__(self, config: TrackerConfig | None = None, static_image_mode: bool = False):
-        import mediapipe as mp  # heavy import (~1 s): only when a tracker is made
-
         self.config = config or TrackerConfig()
         self.static_image_mode = static_image_mode
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static_image_mode, max_num_faces=self.config.max_faces,
+        self._mesh = self._new_mesh(self.config.max_faces)
+        use_fast = not static_image_mode and self.config.max_faces > 1 and self.config.fast_path_after > 0
+        self._single = self._new_mesh(1) if use_fast else None
+        self._on_single = False   # the single-face graph is in use
+        self._alone = 0           # consecutive frames where the followed face was the only one seen
+        self._target: _Box | None = None
+        self._missing = 0
+
+    def _new_mesh(self, max_faces: int):
+        import mediapipe as mp  # heavy import (~1 s): only when a tracker is made
+
+        return mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=self.static_image_mode, max_num_faces=max_faces,
             refine_landmarks=True,  # the 10 iris points: gaze
             min_detection_confidence=self.config.min_detection_confidence,
             min_tracking_confidence=self.config.min_tracking_confidence)
-        self._target: _Box | None = None
-        self._missing = 0
 
     # -- public API -------------------------------------------------------------------------------------
     def process(self, rgb: np.ndarray) -> np.ndarray | None:
         """rgb (H, W, 3) uint8 (other dtypes / grey / RGBA are converted) -> (478, 3) float32 or None."""
         rgb = _as_rgb(rgb)
         h, w = rgb.shape[:2]
-        faces = self._detect(rgb)
-        if not faces and self.static_image_mode and self.config.image_pad_retry > 0:
-            faces = self._detect_padded(rgb)
-        return self._select(faces, w, h)
+        if self._on_single:
+            faces = self._detect(rgb, self._single)
+            best = self._choose(faces, w, h)
+            if faces and best is None:  # MediaPipe now follows someone else: look at every face again
+                self._on_single, self._alone = False, 0
+                self._mesh.reset()  # its tracking state is stale (~40 ms, only at such switches)
+                faces = self._detect(rgb, self._mesh)
+                best = self._choose(faces, w, h)
+        else:
+            faces = self._detect(rgb, self._mesh)
+            if not faces and self.static_image_mode and self.config.image_pad_retry > 0:
+                faces = self._detect_padded(rgb)
+            best = self._choose(faces, w, h)
+            self._count_alone(len(faces) == 1 and best is not None)
+        return self._commit(faces, best, w, h)
 
     def reset(self) -> None:
         """Forget the followed face: the largest of the faces MediaPipe reports next is chosen afresh."""
-        self._target, self._missing = None, 0
+        self._target, self._missing, self._alone, self._on_single = None, 0, 0, False
 
     def close(self) -> None:
-        if self._mesh is not None:
-            self._mesh.close()
-            self._mesh = None
+        for mesh in (self._mesh, self._single):
+            if mesh is not None:
+                mesh.close()
+        self._mesh = self._single = None
 
     def __enter__(self) -> "FaceTracker":
         return self
@@ -178,15 +206,15 @@ class FaceTracker:
         self.close()
 
     # -- internals --------------------------------------------------------------------------------------
-    def _detect(self, rgb: np.ndarray) -> list[np.ndarray]:
-        if self._mesh is None:
+    def _detect(self, rgb: np.ndarray, mesh) -> list[np.ndarray]:
+        if mesh is None:
             raise RuntimeError("FaceTracker used after close()")
         h, w = rgb.shape[:2]
         if min(h, w) < self.config.min_image_size:
             scale = self.config.min_image_size / min(h, w)
             rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
                              interpolation=cv2.INTER_CUBIC)
-        result = self._mesh.process(rgb)
+        result = mesh.process(rgb)
         faces = [landmarks_to_array(f) for f in (result.multi_face_landmarks or [])]
         return [f for f in faces if f.shape == (N_LANDMARKS, 3) and np.isfinite(f).all()]
 
@@ -195,7 +223,7 @@ class FaceTracker:
         p = max(1, round(self.config.image_pad_retry * max(h, w)))
         padded = cv2.copyMakeBorder(rgb, p, p, p, p, cv2.BORDER_REPLICATE)
         out = []
-        for f in self._detect(padded):
+        for f in self._detect(padded, self._mesh):
             f = f.copy()  # back to the coordinates of the unpadded image; z scales like x
             f[:, 0] = (f[:, 0] * (w + 2 * p) - p) / w
             f[:, 1] = (f[:, 1] * (h + 2 * p) - p) / h
@@ -203,19 +231,29 @@ class FaceTracker:
             out.append(f)
         return out
 
-    def _select(self, faces: list[np.ndarray], w: int, h: int) -> np.ndarray | None:
+    def _count_alone(self, alone: bool) -> None:
+        """Switch to the single-face graph after `fast_path_after` frames with only the followed face."""
+        if self._single is None:
+            return
+        self._alone = self._alone + 1 if alone else 0
+        if self._alone >= self.config.fast_path_after:
+            self._single.reset()  # forget whoever it tracked before: it must pick up the face now in view
+            self._on_single, self._alone = True, 0
+
+    def _choose(self, faces: list[np.ndarray], w: int, h: int) -> int | None:
+        """Index of the face to return (reads the follow state, does not change it)."""
         if not faces:
-            self._missing += 1
             return None
         boxes = [_face_box(f, w, h) for f in faces]
         if self.static_image_mode or self._target is None:
-            best = int(np.argmax([b.size for b in boxes]))
-        else:
-            best = self._nearest(boxes)
-            if best is None:
-                self._missing += 1  # only someone else is visible: the followed face is missing
-                return None
-        self._target, self._missing = boxes[best], 0
+            return int(np.argmax([b.size for b in boxes]))
+        return self._nearest(boxes)
+
+    def _commit(self, faces: list[np.ndarray], best: int | None, w: int, h: int) -> np.ndarray | None:
+        if best is None:
+            self._missing += 1  # nobody, or only someone else, is visible: the followed face is missing
+            return None
+        self._target, self._missing = _face_box(faces[best], w, h), 0
         return faces[best]
 
     def _nearest(self, boxes: list[_Box]) -> int | None:
