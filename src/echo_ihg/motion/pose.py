@@ -13,7 +13,7 @@ the gauge instead — `centre_depth` puts the stable points' mean depth at 0, wh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -30,16 +30,13 @@ STABLE_POINTS = np.array(sorted({
 }), dtype=np.int64)
 
 
-@dataclass(frozen=True)
-class Pose:
-    """Per-frame similarity: rotation (T,3,3), translation (T,3) metric units, scale (T,)."""
+class Pose(NamedTuple):
+    """Per-frame similarity: rotation (T,3,3), translation (T,3) metric units, scale (T,).
+    A tuple, so `rotation, translation, scale = estimate_pose(landmarks)` works."""
 
     rotation: np.ndarray
     translation: np.ndarray
     scale: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.scale)
 
 
 def _batched(landmarks: np.ndarray) -> tuple[np.ndarray, bool]:
