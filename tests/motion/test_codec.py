@@ -164,6 +164,8 @@ def test_bad_input_raises_input_error():
         codec.decode(np.zeros((2, codec.dim + 1)), faces[0])
     with pytest.raises(InputError, match="NaN"):
         codec.decode(np.full((2, codec.dim), np.nan), faces[0])
+    with pytest.raises(InputError, match="degenerate"):
+        codec.encode(np.zeros((2, 478, 3)), faces[0])
     with pytest.raises(InputError, match="aspect"):
         codec.encode(faces[:2], faces[0], aspect=0.0)
     with pytest.raises(InputError):

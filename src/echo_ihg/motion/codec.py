@@ -80,6 +80,10 @@ def canonical_points(landmarks: np.ndarray, aspect: float = 1.0) -> tuple[np.nda
     """Image-space landmarks (T, 478, 3) -> (canonical points (T, 478, 3) float64, pose)."""
     lm = centre_depth(landmarks)
     pose = estimate_pose(lm, aspect)
+    bad = np.nonzero(~(pose.scale > 1e-6))[0]  # collapsed points (e.g. zeros written for a lost face)
+    if len(bad):
+        raise InputError(None, f"degenerate landmarks (face collapsed to a point or line) in {len(bad)} "
+                               f"frame(s), first {bad[0]}")
     return remove_pose(lm, pose, aspect), pose
 
 
@@ -191,6 +195,7 @@ class MotionCodec:
 
         aspect: frame width / height (neutral_aspect: the neutral image's, default the same).
         valid: optional (T,) mask; invalid frames are encoded as the nearest valid frame.
+        Without a portrait, `neutral_from_sequence(landmarks, valid)` gives a neutral (keep it for decode).
         """
         lm = np.asarray(landmarks)
         if valid is not None and lm.ndim == 3:  # invalid frames may hold NaN: replace them before checking
