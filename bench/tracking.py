@@ -3,8 +3,10 @@
     .venv/bin/python bench/tracking.py [--frames 300] [--sizes 256 512]
 
 Rows per frame size:
-  mesh only      FaceTracker.process on frames already in memory (MediaPipe + landmark decoding + face choice)
-  max_faces=1    the same with MediaPipe tracking a single face (no detection while it tracks one)
+  tracker        FaceTracker.process on frames already in memory (MediaPipe + landmark decoding + face
+                 choice), default config: single-face fast path after 25 frames alone
+  no fast path   the same with fast_path_after=0: MediaPipe's detector runs on every frame
+  max_faces=1    the same with MediaPipe tracking a single face only
   track_frames   the library call on in-memory frames (adds gap handling and array assembly)
   track_video    end to end from an H.264 mp4: decode + resample to 25 fps + track
 The first frame (graph start-up) is excluded from the per-frame timings. Each row is run --repeats times;
@@ -43,11 +45,11 @@ def moving_clip(n: int, size: int) -> list[np.ndarray]:
     return frames
 
 
-def time_tracker(frames: list[np.ndarray], max_faces: int) -> tuple[float, int]:
+def time_tracker(frames: list[np.ndarray], **config) -> tuple[float, int]:
     """-> (frames per second of FaceTracker.process, frames with a face)"""
     from echo_ihg.tracking.face_mesh import FaceTracker, TrackerConfig
 
-    with FaceTracker(TrackerConfig(max_faces=max_faces)) as tracker:
+    with FaceTracker(TrackerConfig(**config)) as tracker:
         found = tracker.process(frames[0]) is not None
         t0 = time.perf_counter()
         for f in frames[1:]:
@@ -84,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             write_mp4(clip, frames)
             n = len(frames)
             runs = {
-                "mesh only": lambda: time_tracker(frames, max_faces=4),
+                "tracker": lambda: time_tracker(frames),
+                "no fast path": lambda: time_tracker(frames, fast_path_after=0),
                 "max_faces=1": lambda: time_tracker(frames, max_faces=1),
                 "track_frames": lambda: time_call(lambda: track_frames(frames, progress=False), n),
                 "track_video": lambda: time_call(lambda: track_video(clip, progress=False), n),

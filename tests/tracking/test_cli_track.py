@@ -50,9 +50,10 @@ def test_track_image_gives_one_frame(astronaut, tmp_path, capsys):
     img = tmp_path / "portrait.png"
     cv2.imwrite(str(img), astronaut[:, :, ::-1])
     out = tmp_path / "out"
-    code, err = _run(capsys, str(img), "-o", str(out))
+    code, err = _run(capsys, str(img), "-o", str(out), "--set", "min_detection_confidence=0.6")
     assert code == 0, err
     lm, valid, report = _load(out)
+    assert report["config"]["min_detection_confidence"] == 0.6
     assert lm.shape == (1, 478, 3) and valid.tolist() == [True]
     assert report["kind"] == "image" and (report["width"], report["height"]) == (512, 512)
     assert 0.35 < lm[0, 1, 0] < 0.5  # nose tip, as in test_face_mesh
