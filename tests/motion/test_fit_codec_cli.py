@@ -61,7 +61,14 @@ def test_fit_codec_bad_input(tmp_path, capsys):
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     assert main(["fit-codec", "--data", str(tmp_path / "junk.npy"), "-o", str(out)]) == 2
     assert main(["fit-codec", "--data", str(tmp_path / "bad.npy"), "-o", str(out), "--components", "x"]) == 2
+    nan_dir = tmp_path / "nan"
+    nan_dir.mkdir()
+    lm = np.repeat(tracked_sample_faces()[0][:1], 4, 0)
+    lm[2, 7, 1] = np.nan  # in a valid frame: an error naming the file
+    np.save(nan_dir / "landmarks.npy", lm)
+    assert main(["fit-codec", "--data", str(nan_dir), "-o", str(out)]) == 2
     err = capsys.readouterr().err
+    assert "nan/landmarks.npy: landmarks contain NaN" in err
     assert "missing: no such file" in err and "bad.npy: landmarks must have shape" in err
     assert "junk.npy: not a readable .npy" in err and "--components must be integers" in err
     assert not out.exists()

@@ -154,16 +154,19 @@ class MotionCodec:
         aspects = list(aspects) if aspects is not None else [1.0] * n
         if not len(neutrals) == len(valids) == len(aspects) == n:
             raise InputError(None, "sequences, neutrals, valids and aspects must have the same length")
-        masks = [_valid_mask(seq, val) for seq, val in zip(sequences, valids)]
+        # frame count from the masks where given, so that lazily loaded clips are read only once
+        counts = [int(np.asarray(v, bool).sum()) if v is not None else len(sequences[i])
+                  for i, v in enumerate(valids)]
         copies = 2 if config.mirror_augment else 1
-        total = copies * sum(int(m.sum()) for m in masks)
-        keep_ratio = min(1.0, config.max_fit_frames / max(total, 1))  # bound memory: stride every clip alike
+        keep_ratio = min(1.0, config.max_fit_frames / max(copies * sum(counts), 1))  # bound memory
         disp, extra = [], []
-        for seq, neu, mask, asp in progress(zip(sequences, neutrals, masks, aspects), total=n,
-                                            desc="codec: displacements", unit="clip"):
+        for seq, neu, val, asp in progress(zip(sequences, neutrals, valids, aspects), total=n,
+                                           desc="codec: displacements", unit="clip"):
+            seq = np.asarray(seq)
+            mask = _valid_mask(seq, val)
             if not mask.any():
                 continue
-            seq = validate_landmarks(np.asarray(seq)[mask])
+            seq = validate_landmarks(seq[mask])
             neu = neutral_from_sequence(seq, None, asp) if neu is None else validate_landmarks(neu, single=True)
             if keep_ratio < 1.0:
                 seq = seq[np.unique(np.linspace(0, len(seq) - 1, max(1, round(len(seq) * keep_ratio))).round()

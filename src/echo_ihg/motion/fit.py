@@ -16,14 +16,14 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Sequence as SequenceABC
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from echo_ihg.errors import InputError
 from echo_ihg.motion.canonical import canonical_landmarks, validate_landmarks
 from echo_ihg.motion.codec import CodecConfig, MotionCodec
-from echo_ihg.utils.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,29 @@ NEUTRAL_MODES = ("estimate", "canonical")
 
 @dataclass
 class LandmarkClip:
-    """One person's landmarks (T, 478, 3) float32, valid (T,) bool, frame aspect (width / height)."""
+    """One person's clip: valid (T,) bool, frame aspect (width / height) and a loader for its landmarks
+    (T, 478, 3) float32, so that a large corpus is read one clip at a time instead of all at once."""
 
     source: str
-    landmarks: np.ndarray
     valid: np.ndarray
-    aspect: float = 1.0
+    aspect: float
+    loader: Callable[[], np.ndarray]
+
+    def load(self) -> np.ndarray:
+        return self.loader()
+
+
+class _LazyLandmarks(SequenceABC):
+    """The clips' landmarks as a sequence that loads each clip when it is indexed."""
+
+    def __init__(self, clips: list[LandmarkClip]):
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.clips[i].load()
 
 
 def _aspect(info: dict | None) -> float:
@@ -54,40 +71,47 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def load_landmark_file(path: Path) -> LandmarkClip:
-    """A landmarks .npy (+ sibling valid.npy / track.json when the file is named landmarks.npy)."""
+    """A landmarks .npy (+ sibling valid.npy / track.json when the file is named landmarks.npy).
+    The shape is checked now; the values (NaN, inf in valid frames) when the clip is loaded."""
     arr = _load_npy(path)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
+    shape = (1, *arr.shape) if arr.ndim == 2 else arr.shape
+    if len(shape) != 3 or shape[1:] != (478, 3) or shape[0] < 1:
         raise InputError(path, f"landmarks must have shape (T, 478, 3) or (478, 3), got {tuple(arr.shape)}")
-    lm = np.asarray(arr, np.float32)
-    valid = np.ones(len(lm), bool)
+    valid = np.ones(shape[0], bool)
     aspect = 1.0
     if path.name == "landmarks.npy":
         vpath, tpath = path.with_name("valid.npy"), path.with_name("track.json")
         if vpath.is_file():
             valid = np.asarray(_load_npy(vpath), bool)
-            if valid.shape != (len(lm),):
-                raise InputError(vpath, f"valid mask has shape {valid.shape}, expected ({len(lm)},)")
+            if valid.shape != (shape[0],):
+                raise InputError(vpath, f"valid mask has shape {valid.shape}, expected ({shape[0]},)")
         if tpath.is_file():
             try:
                 aspect = _aspect(json.loads(tpath.read_text()))
             except (OSError, ValueError) as exc:
                 raise InputError(tpath, f"unreadable track summary ({exc})") from None
-    # invalid frames may hold anything (NaN, zeros); the valid ones must be well-formed
-    validate_landmarks(lm[valid] if valid.any() else np.zeros_like(lm[:1]), path)
-    return LandmarkClip(str(path), lm, valid, aspect)
+
+    def load() -> np.ndarray:
+        lm = np.asarray(_load_npy(path), np.float32).reshape(shape)
+        # invalid frames may hold anything (NaN, zeros); the valid ones must be well-formed
+        validate_landmarks(lm[valid] if valid.any() else np.zeros_like(lm[:1]), path)
+        return lm
+
+    return LandmarkClip(str(path), valid, aspect, load)
 
 
 def _session_clips(session_dir: Path) -> Iterator[LandmarkClip]:
-    from echo_ihg.data.session import PARTICIPANTS, read_session
+    from echo_ihg.data.session import PARTICIPANTS, load_npy, read_meta, read_participant
 
-    session = read_session(session_dir, mmap=True)
-    infos = session.meta.get("participants") or {}
+    meta = read_meta(session_dir)
+    infos = meta.get("participants") if isinstance(meta.get("participants"), dict) else {}
     for who in PARTICIPANTS:
-        p = session.participant(who)
-        yield LandmarkClip(f"{session_dir}:{who}", np.asarray(p.landmarks, np.float32), np.asarray(p.valid, bool),
-                           _aspect(infos.get(who) if isinstance(infos, dict) else None))
+        valid = np.asarray(load_npy(session_dir / who / "valid.npy", mmap=True), bool)
+
+        def load(who: str = who) -> np.ndarray:  # read_participant validates shapes, T and NaNs
+            return np.asarray(read_participant(session_dir, who, meta["T"], mmap=True).landmarks, np.float32)
+
+        yield LandmarkClip(f"{session_dir}:{who}", valid, _aspect(infos.get(who)), load)
 
 
 def iter_clips(paths: Iterable[str | Path]) -> Iterator[LandmarkClip]:
@@ -125,16 +149,15 @@ def fit_codec_on_paths(paths: Iterable[str | Path], config: CodecConfig | None =
     """
     if neutral not in NEUTRAL_MODES:
         raise InputError(None, f"neutral must be one of {NEUTRAL_MODES}, got {neutral!r}")
-    clips = [c for c in progress(iter_clips(paths), desc="loading landmarks", unit="clip")]
-    clips = [c for c in clips if c.valid.any()]
+    clips = [c for c in iter_clips(paths) if c.valid.any()]
     if not clips:
         raise InputError(None, "no valid landmark frames found in the given data")
-    if neutral == "estimate" and all(len(c.landmarks) == 1 for c in clips):
+    if neutral == "estimate" and all(len(c.valid) == 1 for c in clips):
         log.warning("all %d clips are single frames: their own neutral leaves nothing to fit; "
                     "using the canonical face as neutral (--neutral canonical)", len(clips))
         neutral = "canonical"
     neutrals = [canonical_landmarks(aspect=c.aspect) if neutral == "canonical" else None for c in clips]
-    codec = MotionCodec.fit([c.landmarks for c in clips], neutrals, [c.valid for c in clips],
+    codec = MotionCodec.fit(_LazyLandmarks(clips), neutrals, [c.valid for c in clips],
                             [c.aspect for c in clips], config)
     codec.fit_info.update({"n_clips": len(clips), "neutral": neutral,
                            "sources": [c.source for c in clips[:50]] + (["..."] if len(clips) > 50 else [])})
