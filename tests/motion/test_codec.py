@@ -202,3 +202,30 @@ def test_zero_expression_decodes_to_the_neutral_face():
     centred = MotionCodec.fit([f[None] for f in faces[:30]], [canonical_landmarks()] * 30,
                               config=CodecConfig(centred=True))
     assert np.abs(centred.encode(faces[3:4], faces[3])[0, :centred.layout["pose"].start]).max() > 1e-3
+
+
+def test_gaze_change_survives_the_codec():
+    faces, _ = tracked_sample_faces()
+    face = faces[0].astype(np.float64)
+    looked = face.copy()
+    from echo_ihg.motion import topology as topo
+
+    looked[np.r_[topo.LEFT_IRIS, topo.RIGHT_IRIS], 0] += 0.004  # 2 px at 512 px, towards image right
+    codec = default_codec()
+    m0, m1 = codec.encode(face[None], face), codec.encode(looked[None], face)
+    gz = codec.layout["gaze"]
+    assert (m1[0, gz][[0, 2]] > m0[0, gz][[0, 2]] + 0.05).all()  # x of both eyes
+    rec = codec.decode(m1, face)
+    np.testing.assert_allclose(rec[0, [468, 473], :2], looked[[468, 473], :2], atol=2e-5)
+
+
+def test_aspect_is_handled():
+    faces, _ = tracked_sample_faces()
+    face = faces[0].astype(np.float64)
+    wide = face.copy()
+    wide[:, 1] *= 16 / 9  # the same face in a 16:9 frame: y normalised by a smaller height
+    codec = default_codec()
+    m_sq, m_wide = codec.encode(face[None], face), codec.encode(wide[None], wide, aspect=16 / 9)
+    np.testing.assert_allclose(m_wide, m_sq, atol=1e-5)
+    np.testing.assert_allclose(codec.decode(m_wide, wide, aspect=16 / 9)[0, :468], centre_depth(wide)[:468],
+                               atol=1e-5)
