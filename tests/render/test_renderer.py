@@ -155,3 +155,36 @@ def test_non_square_crop_keeps_the_face(hopper):
     face = state.landmarks_px[:468, :2]
     assert state.size == (256, 256)
     assert face.min() > 0 and face.max() < 256
+
+
+def test_half_resolution_maps_match_full_resolution(astronaut):
+    """The 512 px default computes maps at half resolution; the frames must match the exact maps."""
+    motion = edits.rotate_head(edits.open_mouth(track_lm(astronaut), 0.06, (512, 512)), 15, -5, 0, (512, 512))
+    fast = MeshWarpRenderer(RenderConfig(size=512))
+    exact = MeshWarpRenderer(RenderConfig(size=512, half_res_maps_from=100_000))
+    a = fast.render_frame(fast.setup(astronaut), motion)
+    b = exact.render_frame(exact.setup(astronaut), motion)
+    diff = np.abs(a.astype(int) - b)
+    assert diff.mean() < 1.0 and np.percentile(diff, 99.5) < 40
+
+
+def test_closed_eyes_show_lid_skin_not_lashes(astro_state):
+    """A shut eye must look like skin with a lash line, not the stretched dark lashes of the open eye."""
+    renderer, state = astro_state
+    from echo_ihg.render.edits import LOWER_LID, UPPER_LID
+
+    target = edits.blink(state.landmarks, 1.0, (512, 512))
+    px = state.frame.to_pixels(target)
+    with_lids = renderer.render_frame(state, target)
+    plain = MeshWarpRenderer(RenderConfig(size=256, eyelids=False)).render_frame(state, target)
+    for side in ("left", "right"):
+        pts = px[np.concatenate([UPPER_LID[side], LOWER_LID[side]]), :2]
+        lo, hi = np.floor(pts.min(0)).astype(int) - [0, 2], np.ceil(pts.max(0)).astype(int) + [0, 1]
+        region = (slice(lo[1], hi[1]), slice(lo[0], hi[0]))
+        assert with_lids[region].mean() > plain[region].mean() + 5
+
+
+def track_lm(image):
+    from echo_ihg.tracking.face_mesh import track_image
+
+    return track_image(image)

@@ -39,6 +39,7 @@ class RenderConfig:
     mouth_interior: bool = True      # synthesise cavity, teeth and tongue when the lips part
     eyelids: bool = True             # inpainted lid skin and a lash line over closing eyes
     z_order: bool = True             # painter's order of face triangles by depth (occlusion on head turns)
+    half_res_maps_from: int = 384    # px; outputs this large or larger compute warp maps at half resolution
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ def blink(landmarks: np.ndarray, amount: float, size: tuple[int, int], eyes: str
         fall = np.exp(-0.5 * ((v - lid_v) / (0.22 * eye_w)) ** 2) * np.exp(-0.5 * (t / (0.75 * eye_w)) ** 2)
         above = v < 0
         delta = np.where(above, s_up * fall, -s_lo * np.exp(-0.5 * (np.hypot(t, v) / (0.35 * eye_w)) ** 2))
+        # nothing moves beyond the eye corners (the corners stay put; moving skin past them folds the mesh)
+        delta *= np.clip((0.5 * eye_w - np.abs(t)) / (0.12 * eye_w), 0.0, 1.0)
         delta[up] = shift_up
         delta[lo] = -shift_lo
         corners = np.array([c0, c1])

@@ -62,13 +62,13 @@ def build_eyelids(image: np.ndarray, landmarks_px: np.ndarray) -> Eyelids:
         gaps[side] = gap
         c_out, c_in = EYE_CORNERS[side]
         eye_w = float(np.linalg.norm(landmarks_px[c_out, :2] - landmarks_px[c_in, :2]))
-        poly = _eye_polygon(landmarks_px, side, lift=0.45 * gap + 0.04 * eye_w, drop=0.15 * gap + 0.02 * eye_w)
+        poly = _eye_polygon(landmarks_px, side, lift=0.7 * gap + 0.05 * eye_w, drop=0.15 * gap + 0.02 * eye_w)
         cv2.fillPoly(mask, [np.round(poly * (1 << _SHIFT)).astype(np.int32)], 255, cv2.LINE_8, _SHIFT)
         eye = np.zeros((h, w), np.uint8)
         cv2.fillPoly(eye, [np.round(_eye_polygon(landmarks_px, side, 0.0, 0.0)).astype(np.int32)], 1)
         pix = image[eye.astype(bool)]
         if len(pix):
-            lashes.append(np.percentile(pix, 8, axis=0))
+            lashes.append(np.percentile(pix, 15, axis=0))
     mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
     ys, xs = np.nonzero(mask)
     if len(ys):
@@ -116,11 +116,12 @@ def draw_eyelids(frame: np.ndarray, landmarks_px: np.ndarray, lids: Eyelids,
         roi += (tex.astype(np.float32) - roi) * alpha[:, :, None]
         # the lash line along the closed lid (the lower edge of the upper lid)
         lash = np.zeros((y1 - y0, x1 - x0), np.float32)
-        line = np.concatenate([landmarks_px[[c_out], :2], landmarks_px[LOWER_LID[side], :2] * 0.5
-                               + landmarks_px[UPPER_LID[side], :2] * 0.5, landmarks_px[[c_in], :2]])
+        line = landmarks_px[LOWER_LID[side], :2] * 0.5 + landmarks_px[UPPER_LID[side], :2] * 0.5
+        axis = landmarks_px[c_in, :2] - landmarks_px[c_out, :2]
+        line = line[np.argsort(line @ axis)]          # monotone along the eye: no loops at the corners
         line = np.round((line - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
         thick = max(1, int(round(0.06 * eye_w)))
         cv2.polylines(lash, [line], False, 1.0, thick, cv2.LINE_AA, _SHIFT)
-        lash = cv2.GaussianBlur(lash, (3, 3), 0.6) * (0.85 * weight)
+        lash = cv2.GaussianBlur(lash, (3, 3), 0.6) * (0.7 * weight)
         roi += (lids.lash - roi) * lash[:, :, None]
         frame[y0:y1, x0:x1] = np.clip(roi, 0, 255).astype(np.uint8)

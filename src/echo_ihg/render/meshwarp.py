@@ -58,7 +58,8 @@ class MeshWarpRenderer(Renderer):
                                      f"(use a larger render size or a closer crop)")
         mesh = build_mesh(px, frame.out_w, frame.out_h)
         all_tris = np.concatenate([mesh.outer_tris, mesh.hole_tris, mesh.face_tris])
-        warper = TriangleWarper(frame.out_w, frame.out_h, mesh.src, all_tris)
+        sub = 2 if max(frame.out_w, frame.out_h) >= self.config.half_res_maps_from else 1
+        warper = TriangleWarper(frame.out_w, frame.out_h, mesh.src, all_tris, subsample=sub)
         data = {"mesh": mesh, "warper": warper, "palette": mouth_palette(image, px),
                 "n_fixed": len(mesh.outer_tris) + len(mesh.hole_tris), "source_gap": lip_gap(px),
                 "eyelids": build_eyelids(image, px) if self.config.eyelids else None}
@@ -74,7 +75,7 @@ class MeshWarpRenderer(Renderer):
         dst = mesh.target_vertices(px, state.landmarks_px)
         order = self._draw_order(state, px)
         out, map_x, map_y = state.data["warper"].warp(state.image, dst, order)
-        if state.data["eyelids"] is not None:
+        if self.config.eyelids and state.data["eyelids"] is not None:
             draw_eyelids(out, px, state.data["eyelids"], map_x, map_y)
         if self.config.mouth_interior:
             draw_mouth(out, px, state.data["palette"], state.data["source_gap"])

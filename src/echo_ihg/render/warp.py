@@ -8,6 +8,11 @@ source coordinates; (4) one bilinear `cv2.remap`.
 
 Painting ~1100 small triangles costs ~1.5 ms at 512 px; the gather ~3 ms. Pixels no triangle covers
 keep index F, the identity map (they show the portrait unchanged).
+
+`subsample` = 2 computes the maps on a half-resolution grid and upsamples them bilinearly before the
+remap. The maps are piecewise-affine and continuous across shared triangle edges, so this is exact
+inside triangles and only softens occlusion (fold) edges by a pixel, which also anti-aliases them;
+it makes the map stage ~4× cheaper at 512 px.
 """
 
 from __future__ import annotations
@@ -26,14 +31,19 @@ class TriangleWarper:
     given per frame).
     """
 
-    def __init__(self, width: int, height: int, src: np.ndarray, triangles: np.ndarray):
-        self.width, self.height = width, height
+    def __init__(self, width: int, height: int, src: np.ndarray, triangles: np.ndarray, subsample: int = 1):
+        if subsample not in (1, 2):
+            raise ValueError(f"subsample must be 1 or 2, got {subsample}")
+        self.width, self.height, self.subsample = width, height, subsample
         self.triangles = np.ascontiguousarray(triangles, dtype=np.int64)
         self.n_tris = len(triangles)
         s = src[self.triangles].astype(np.float64)                      # (F, 3, 2)
         self._src_rows = np.ascontiguousarray(s.transpose(0, 2, 1))     # (F, 2, 3): x row, y row
-        self._index = np.empty((height, width), np.int32)
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        gh, gw = -(-height // subsample), -(-width // subsample)
+        self._index = np.empty((gh, gw), np.int32)
+        # grid sample positions in output pixels: pixel centres, or 2×2 block centres when subsampled
+        off = 0.5 * (subsample - 1)
+        ys, xs = np.mgrid[0:gh, 0:gw].astype(np.float32) * subsample + off
         self._xs, self._ys = xs, ys
         self._coef = np.empty((6, self.n_tris + 1), np.float32)
         self._coef[:, self.n_tris] = (1, 0, 0, 0, 1, 0)                # identity for uncovered pixels
@@ -51,7 +61,8 @@ class TriangleWarper:
         m[~ok] = np.eye(3)
         affine = self._src_rows @ np.linalg.inv(m)                       # (F, 2, 3): src = A @ [x, y, 1]
         self._coef[:, :self.n_tris] = affine.reshape(self.n_tris, 6).T
-        fixed = np.round(d * (1 << SUBPIXEL_BITS)).astype(np.int32)
+        sub = self.subsample
+        fixed = np.round((d - 0.5 * (sub - 1)) * ((1 << SUBPIXEL_BITS) / sub)).astype(np.int32)
         index = self._index
         index.fill(self.n_tris)
         for i in order[ok[order]].tolist():
@@ -65,6 +76,11 @@ class TriangleWarper:
         map_y *= self._xs
         map_y += np.take(c[4], index) * self._ys
         map_y += np.take(c[5], index)
+        if sub > 1:
+            size = (self.width, self.height)
+            map_x = cv2.resize(map_x, (index.shape[1] * sub, index.shape[0] * sub), interpolation=cv2.INTER_LINEAR)
+            map_y = cv2.resize(map_y, (index.shape[1] * sub, index.shape[0] * sub), interpolation=cv2.INTER_LINEAR)
+            map_x, map_y = map_x[:size[1], :size[0]], map_y[:size[1], :size[0]]
         return map_x, map_y
 
     def warp(self, image: np.ndarray, dst: np.ndarray, order: np.ndarray
