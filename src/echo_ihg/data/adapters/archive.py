@@ -12,6 +12,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from echo_ihg.errors import InputError
 
@@ -59,7 +60,7 @@ def extract_members(members: list[TarMember], dest: Path) -> dict[str, Path]:
     return out
 
 
-def temp_dir(prefix: str) -> tuple[Path, callable]:
+def temp_dir(prefix: str) -> tuple[Path, Callable[[], None]]:
     """A fresh temporary directory and the function that removes it."""
     path = Path(tempfile.mkdtemp(prefix=f"echo-ihg-{prefix}-"))
     return path, lambda: shutil.rmtree(path, ignore_errors=True)

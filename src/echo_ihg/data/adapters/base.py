@@ -1,8 +1,9 @@
 """Shared machinery of the dataset adapters: what an adapter describes, and how it becomes a session.
 
-An adapter only *discovers*: it walks a dataset root and yields one `SessionInput` per dyadic session
-(two `ParticipantInput`s: video, optional crop, audio, VAD intervals, source arrays) or a `Skipped`
-naming the file that prevents it. `build_session` then does the work every dataset shares:
+An adapter only *discovers*: `plan(root, config)` walks a dataset root and yields one `Job` per dyadic
+session (or a `Skipped` naming the file that prevents it); `load(job)` reads it into a `SessionInput` (two
+`ParticipantInput`s: video, optional crop, audio, VAD intervals, source arrays). `build_session` then does
+the work every dataset shares:
 
 - face tracking at the project rate (`echo_ihg.tracking.face_mesh`), resampled by timestamp,
 - audio decoded, downmixed and resampled to 16 kHz (`echo_ihg.io.media.load_audio`),
@@ -10,7 +11,8 @@ naming the file that prevents it. `build_session` then does the work every datas
 - source validity masks (dataset flags, zero rows, sentinels) resampled by timestamp onto our frames,
 - both participants cut to one length T (the shorter of the two videos: no invented frames).
 
-`convert` runs discover → build → `write_session` with a resumable skip of finished sessions.
+Adapters plan `Job`s (cheap, picklable) and `load` them into `SessionInput`s; `runner` executes
+plan → load → build → `write_session` serially, on a process pool or on Ray, with a resumable manifest.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from echo_ihg.constants import FPS, N_LANDMARKS, SAMPLE_RATE
-from echo_ihg.errors import EchoError, InputError, NoFaceError
+from echo_ihg.errors import InputError, NoFaceError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ class AdapterConfig:
     """Options shared by every adapter (CLI flags override these defaults)."""
 
     split: str = "train"          # used when the dataset itself does not say
-    limit: int | None = None      # stop after this many sessions written (quick looks at a big corpus)
+    limit: int | None = None      # convert at most this many new sessions, in discovery order (quick looks)
     overwrite: bool = False       # rebuild sessions that already exist (default: skip = resumable)
     strict: bool = False          # first bad session aborts (default: report it and go on)
 
@@ -78,6 +80,17 @@ class SessionInput:
     cleanup: Callable[[], None] | None = None  # e.g. removes files extracted from a tar
 
 
+@dataclass
+class Job:
+    """One session to build, as planned by an adapter: small and picklable (paths, ids), so that it can be
+    sent to a worker process or a Ray task; the adapter's `load(job)` does the reading."""
+
+    dataset: str
+    session_id: str
+    split: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A session that cannot be built; `reason` names the file and what is wrong with it."""
@@ -90,11 +103,12 @@ class Skipped:
 class ConversionReport:
     written: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # bad input, with the file at fault
+    failed: list[Skipped] = field(default_factory=list)   # the worker died (after retries)
 
     def summary(self) -> str:
         return (f"{len(self.written)} session(s) written, {len(self.existing)} already present, "
-                f"{len(self.skipped)} skipped")
+                f"{len(self.skipped)} skipped, {len(self.failed)} failed")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -305,52 +319,3 @@ def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_R
             "extractors": _extractor_versions(pmeta), "participants": pmeta, **inp.meta}
     transcript = sorted(inp.transcript, key=lambda w: (w["start"], w["end"]))
     return Session(session_id=inp.session_id, meta=meta, transcript=transcript, A=parts["A"], B=parts["B"])
-
-
-def convert(sessions: Iterable[SessionInput | Skipped], out: Path, config: AdapterConfig = AdapterConfig(),
-            fps: int = FPS, sample_rate: int = SAMPLE_RATE, total: int | None = None) -> ConversionReport:
-    """Build and write every discovered session under `out/<split>/<session_id>`; resumable.
-
-    A session directory that already exists is kept unless `config.overwrite` (a crashed run leaves
-    no partial session: `write_session` is atomic). Bad sessions are reported in the returned report
-    (or raised at once with `config.strict`).
-    """
-    from echo_ihg.data.session import write_session
-    from echo_ihg.utils.progress import progress
-
-    report = ConversionReport()
-    out = Path(out)
-    bar = progress(total=total, desc="prepare", unit="session")
-    try:
-        for item in sessions:
-            if config.limit is not None and len(report.written) >= config.limit:
-                if isinstance(item, SessionInput) and item.cleanup:
-                    item.cleanup()
-                break
-            bar.update(1)
-            if isinstance(item, Skipped):
-                _skip(report, item, config)
-                continue
-            dest = out / safe_name(item.split) / safe_name(item.session_id)
-            try:
-                if dest.exists() and not config.overwrite:
-                    report.existing.append(item.session_id)
-                    continue
-                session = build_session(item, fps, sample_rate)
-                write_session(dest, session)
-                report.written.append(item.session_id)
-            except EchoError as exc:
-                _skip(report, Skipped(item.session_id, str(exc)), config)
-            finally:
-                if item.cleanup:
-                    item.cleanup()
-    finally:
-        bar.close()
-    return report
-
-
-def _skip(report: ConversionReport, item: Skipped, config: AdapterConfig) -> None:
-    if config.strict:
-        raise InputError(None, f"session {item.session_id}: {item.reason}")
-    log.warning("skipped session %s: %s", item.session_id, item.reason)
-    report.skipped.append(item)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from echo_ihg.data.adapters.base import AdapterConfig, ParticipantInput, SessionInput, Skipped, safe_name
+from echo_ihg.data.adapters.base import AdapterConfig, Job, ParticipantInput, SessionInput, Skipped, safe_name
 from echo_ihg.errors import InputError
 
 NAME = "hdtf"
@@ -23,9 +23,7 @@ VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi")
 SPLITS = ("train", "val", "valid", "dev", "test")
 
 
-def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[SessionInput | Skipped]:
-    from echo_ihg.io.media import probe_has_audio
-
+def plan(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Job | Skipped]:
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "dataset root not found (expected a folder of HDTF clips)")
@@ -33,25 +31,23 @@ def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Se
     if not clips:
         raise InputError(root, "no video clips found (expected <video name>_<clip index>.mp4 files)")
     for clip in clips:
-        sid = f"hdtf_{safe_name(clip.stem)}"
-        wav = clip.with_suffix(".wav")
-        audio: Path = wav if wav.is_file() else clip
-        if audio == clip:
-            try:
-                has_audio = probe_has_audio(clip)
-            except InputError as exc:
-                yield Skipped(sid, str(exc))
-                continue
-            if not has_audio:
-                yield Skipped(sid, f"{clip}: clip has no audio stream and no {wav.name} next to it")
-                continue
         rel = clip.relative_to(root)
         split = next((s for s in SPLITS if s in rel.parts[:-1]), config.split)
-        video_name, _, index = clip.stem.rpartition("_")
-        a = ParticipantInput(source_id=clip.stem, video=clip, audio=audio,
-                             meta={"role": "speaker", "video_name": video_name or clip.stem,
-                                   "clip_index": int(index) if index.isdigit() else None})
-        b = ParticipantInput(source_id="absent", video=None, audio=None, meta={"absent": True})
-        meta = {"source": "hdtf", "single_speaker": True, "absent_participant": "B",
-                "source_file": str(rel)}
-        yield SessionInput(sid, split, a, b, [], meta)
+        yield Job(NAME, f"hdtf_{safe_name(clip.stem)}", split, {"clip": clip, "rel": str(rel)})
+
+
+def load(job: Job) -> SessionInput:
+    from echo_ihg.io.media import probe_has_audio
+
+    clip: Path = job.args["clip"]
+    wav = clip.with_suffix(".wav")
+    audio = wav if wav.is_file() else clip
+    if audio == clip and not probe_has_audio(clip):
+        raise InputError(clip, f"clip has no audio stream and no {wav.name} next to it")
+    video_name, _, index = clip.stem.rpartition("_")
+    a = ParticipantInput(source_id=clip.stem, video=clip, audio=audio,
+                         meta={"role": "speaker", "video_name": video_name or clip.stem,
+                               "clip_index": int(index) if index.isdigit() else None})
+    b = ParticipantInput(source_id="absent", video=None, audio=None, meta={"absent": True})
+    meta = {"source": "hdtf", "single_speaker": True, "absent_participant": "B", "source_file": job.args["rel"]}
+    return SessionInput(job.session_id, job.split, a, b, [], meta)

@@ -20,8 +20,8 @@ from typing import Iterator
 
 import numpy as np
 
-from echo_ihg.data.adapters.base import (AdapterConfig, ParticipantInput, SessionInput, Skipped, invalid_rows,
-                                         safe_name)
+from echo_ihg.data.adapters.base import (AdapterConfig, Job, ParticipantInput, SessionInput, Skipped,
+                                         invalid_rows, safe_name)
 from echo_ihg.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def load_per_frame(path: Path, width: int) -> np.ndarray:
     return arr
 
 
-def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[SessionInput | Skipped]:
+def plan(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Job | Skipped]:
     root = Path(root)
     dirs = split_dirs(root)
     if not dirs:
@@ -64,14 +64,17 @@ def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Se
         for spk in sorted((video_dir / "speaker").glob("*/*.mp4")):
             session_name, rec = spk.parent.name, spk.stem
             sid = f"react_{safe_name(split)}_{safe_name(session_name)}_{safe_name(rec)}"
-            try:
-                parts = [_participant(split_dir, video_dir, role, session_name, rec) for role in ROLES]
-            except InputError as exc:
-                yield Skipped(sid, str(exc))
-                continue
-            meta = {"source": "react2025", "dataset": "MARS", "split": split, "session": session_name,
-                    "recording": rec, "appropriate_group": f"{split}/{session_name}"}
-            yield SessionInput(sid, split, parts[0], parts[1], [], meta)
+            yield Job(NAME, sid, split, {"split_dir": split_dir, "video_dir": video_dir,
+                                         "session": session_name, "recording": rec})
+
+
+def load(job: Job) -> SessionInput:
+    a = job.args
+    a_in, b_in = [_participant(a["split_dir"], a["video_dir"], role, a["session"], a["recording"])
+                  for role in ROLES]
+    meta = {"source": "react2025", "dataset": "MARS", "split": job.split, "session": a["session"],
+            "recording": a["recording"], "appropriate_group": f"{job.split}/{a['session']}"}
+    return SessionInput(job.session_id, job.split, a_in, b_in, [], meta)
 
 
 def _participant(split_dir: Path, video_dir: Path, role: str, session: str, rec: str) -> ParticipantInput:

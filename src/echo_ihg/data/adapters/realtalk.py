@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from echo_ihg.data.adapters.archive import TarMember, extract_members, list_tar_members, temp_dir
-from echo_ihg.data.adapters.base import AdapterConfig, ParticipantInput, SessionInput, Skipped, safe_name
+from echo_ihg.data.adapters.base import AdapterConfig, Job, ParticipantInput, SessionInput, Skipped, safe_name
 from echo_ihg.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _index(root: Path) -> tuple[dict[str, Path | TarMember], dict[str, Path], li
     return videos, audios, emoca
 
 
-def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[SessionInput | Skipped]:
+def plan(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Job | Skipped]:
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "dataset root not found (expected the RealTalk folder)")
@@ -69,32 +69,36 @@ def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Se
     if not videos:
         raise InputError(root, "no RealTalk videos found (<11-character YouTube id>.avi, or videos_*.tar shards)")
     for vid in sorted(videos):
-        sid = f"realtalk_{safe_name(vid)}"
-        cleanup = None
-        src = videos[vid]
-        try:
-            if isinstance(src, TarMember):
-                tmp, cleanup = temp_dir("realtalk")
-                src = extract_members([src], tmp)[src.basename]
-            audio = audios.get(vid)
-            if audio is None:
-                from echo_ihg.io.media import probe_has_audio
+        files = [p for p in emoca if vid in str(p.relative_to(root))]
+        yield Job(NAME, f"realtalk_{safe_name(vid)}", config.split,
+                  {"video_id": vid, "video": videos[vid], "audio": audios.get(vid), "emoca": files, "root": root})
 
-                if not probe_has_audio(src):
-                    raise InputError(src, "video has no audio track and no audio/<video_id> file was found")
-                audio = src
-            extras = _emoca_extra(vid, [p for p in emoca if vid in str(p.relative_to(root))], root)
-        except InputError as exc:
-            if cleanup:
-                cleanup()
-            yield Skipped(sid, str(exc))
-            continue
-        parts = [ParticipantInput(source_id=f"{vid}:{who}", video=src, audio=audio, crop=CROPS[who],
-                                  extra=extras[who], meta={"person": who, "side": side})
-                 for who, side in (("p0", "left"), ("p1", "right"))]
-        meta = {"source": "realtalk", "video_id": vid, "audio_mixed": True,
-                "emoca_files": sorted(str(p.relative_to(root)) for p in emoca if vid in str(p.relative_to(root)))}
-        yield SessionInput(sid, config.split, parts[0], parts[1], [], meta, cleanup)
+
+def load(job: Job) -> SessionInput:
+    vid, root, src = job.args["video_id"], job.args["root"], job.args["video"]
+    cleanup = None
+    try:
+        if isinstance(src, TarMember):
+            tmp, cleanup = temp_dir("realtalk")
+            src = extract_members([src], tmp)[src.basename]
+        audio = job.args["audio"]
+        if audio is None:
+            from echo_ihg.io.media import probe_has_audio
+
+            if not probe_has_audio(src):
+                raise InputError(src, "video has no audio track and no audio/<video_id> file was found")
+            audio = src
+        extras = _emoca_extra(vid, job.args["emoca"], root)
+    except BaseException:
+        if cleanup:
+            cleanup()
+        raise
+    parts = [ParticipantInput(source_id=f"{vid}:{who}", video=src, audio=audio, crop=CROPS[who],
+                              extra=extras[who], meta={"person": who, "side": side})
+             for who, side in (("p0", "left"), ("p1", "right"))]
+    meta = {"source": "realtalk", "video_id": vid, "audio_mixed": True,
+            "emoca_files": sorted(str(p.relative_to(root)) for p in job.args["emoca"])}
+    return SessionInput(job.session_id, job.split, parts[0], parts[1], [], meta, cleanup)
 
 
 def _emoca_extra(vid: str, files: list[Path], root: Path) -> dict[str, dict[str, np.ndarray]]:

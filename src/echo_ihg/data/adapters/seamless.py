@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from echo_ihg.data.adapters.archive import TarMember, extract_members, list_tar_members, temp_dir
-from echo_ihg.data.adapters.base import (AdapterConfig, ParticipantInput, SessionInput, Skipped, invalid_rows,
+from echo_ihg.data.adapters.base import (AdapterConfig, Job, ParticipantInput, SessionInput, Skipped, invalid_rows,
                                          parse_intervals)
 from echo_ihg.errors import InputError
 
@@ -99,8 +99,8 @@ def index_root(root: Path) -> dict[str, _Bundle]:
     return bundles
 
 
-def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[SessionInput | Skipped]:
-    """Yield one SessionInput per interaction with exactly two participants (others: Skipped with a reason)."""
+def plan(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Job | Skipped]:
+    """One Job per interaction with exactly two participants that have video and audio (others: Skipped)."""
     root = Path(root)
     bundles = index_root(root)
     if not bundles:
@@ -116,28 +116,30 @@ def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Se
             yield Skipped(key, f"{members[0].where}: interaction {key} has {len(members)} participant file "
                                f"id(s) ({ids}); {what}")
             continue
-        yield from _session(key, members, config)
-
-
-def _session(key: str, pair: list[_Bundle], config: AdapterConfig) -> Iterator[SessionInput | Skipped]:
-    for b in pair:
-        missing = [e for e in ("mp4", "wav") if e not in b.exts]
+        missing = [(b, [e for e in ("mp4", "wav") if e not in b.exts]) for b in members]
+        missing = [(b, m) for b, m in missing if m]
         if missing:
-            yield Skipped(key, f"{b.where}: bundle {b.file_id} has no .{' or .'.join(missing)} file")
-            return
+            b, m = missing[0]
+            yield Skipped(key, f"{b.where}: bundle {b.file_id} has no .{' or .'.join(m)} file")
+            continue
+        split, _ = _split_label(members[0].where, config.split)
+        yield Job(NAME, key, split, {"pair": members})
+
+
+def load(job: Job) -> SessionInput:
+    """Read both bundles of one interaction (extracting tar members to a temporary folder)."""
+    pair: list[_Bundle] = job.args["pair"]
     tmp, cleanup = temp_dir("seamless")
     try:
-        parts = [_participant(b, tmp) for b in pair]
-    except InputError as exc:
+        (a, a_words), (b, b_words) = [_participant(b, tmp) for b in pair]
+    except BaseException:
         cleanup()
-        yield Skipped(key, str(exc))
-        return
-    (a, a_words), (b, b_words) = parts
-    split, label = _split_label(pair[0].where, config.split)
+        raise
+    _, label = _split_label(pair[0].where, job.split)
     transcript = [{**w, "speaker": "A"} for w in a_words] + [{**w, "speaker": "B"} for w in b_words]
-    meta = {"source": "seamless_interaction", "label": label, "split": split, "licence": LICENCE,
-            "interaction": key}
-    yield SessionInput(key, split, a, b, transcript, meta, cleanup)
+    meta = {"source": "seamless_interaction", "label": label, "split": job.split, "licence": LICENCE,
+            "interaction": job.session_id}
+    return SessionInput(job.session_id, job.split, a, b, transcript, meta, cleanup)
 
 
 def _participant(b: _Bundle, tmp: Path) -> tuple[ParticipantInput, list[dict]]:

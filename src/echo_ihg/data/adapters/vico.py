@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Iterator
 
-from echo_ihg.data.adapters.base import AdapterConfig, ParticipantInput, SessionInput, Skipped, safe_name
+from echo_ihg.data.adapters.base import AdapterConfig, Job, ParticipantInput, SessionInput, Skipped, safe_name
 from echo_ihg.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,7 @@ def read_split_tables(root: Path) -> dict[str, dict[str, str]]:
     return rows
 
 
-def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[SessionInput | Skipped]:
-    from echo_ihg.io.media import probe_has_audio
-
+def plan(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Job | Skipped]:
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "dataset root not found (expected the ViCo listening_head folder)")
@@ -62,22 +60,23 @@ def discover(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Se
         if not lst.is_file():
             yield Skipped(sid, f"{spk}: the listener video {lst.name} of this pair was not found")
             continue
-        audio = wavs.get(uuid)
-        if audio is None:
-            try:
-                ok = probe_has_audio(spk)
-            except InputError as exc:
-                yield Skipped(sid, str(exc))
-                continue
-            if not ok:
-                yield Skipped(sid, f"{spk}: no audios/{uuid}.wav and the video has no audio track")
-                continue
-            audio = spk
         row = table.get(uuid, {})
-        split = row.get("split", config.split)
-        a = ParticipantInput(source_id=row.get("speaker_id") or f"{uuid}.speaker", video=spk, audio=audio,
-                             meta={"role": "speaker"})
-        b = ParticipantInput(source_id=row.get("listener_id") or f"{uuid}.listener", video=lst, audio=None,
-                             meta={"role": "listener"})
-        meta = {"source": "vico", "uuid": uuid, "video_id": row.get("video_id"), "listener_audio": "none"}
-        yield SessionInput(sid, split, a, b, [], meta)
+        yield Job(NAME, sid, row.get("split", config.split),
+                  {"uuid": uuid, "speaker": spk, "listener": lst, "wav": wavs.get(uuid), "row": row})
+
+
+def load(job: Job) -> SessionInput:
+    from echo_ihg.io.media import probe_has_audio
+
+    uuid, spk, row = job.args["uuid"], job.args["speaker"], job.args["row"]
+    audio = job.args["wav"]
+    if audio is None:
+        if not probe_has_audio(spk):
+            raise InputError(spk, f"no audios/{uuid}.wav and the video has no audio track")
+        audio = spk
+    a = ParticipantInput(source_id=row.get("speaker_id") or f"{uuid}.speaker", video=spk, audio=audio,
+                         meta={"role": "speaker"})
+    b = ParticipantInput(source_id=row.get("listener_id") or f"{uuid}.listener", video=job.args["listener"],
+                         audio=None, meta={"role": "listener"})
+    meta = {"source": "vico", "uuid": uuid, "video_id": row.get("video_id"), "listener_audio": "none"}
+    return SessionInput(job.session_id, job.split, a, b, [], meta)
