@@ -109,6 +109,13 @@ def test_neutral_from_sequence_recovers_the_neutral_face():
     from echo_ihg.motion.pose import estimate_pose
 
     np.testing.assert_allclose(estimate_pose(est).rotation[0], np.eye(3), atol=1e-4)
+    seq[3] = np.nan  # invalid frames may hold NaN
+    mask = np.ones(len(seq), bool)
+    mask[3] = False
+    q_masked = canonical_points(neutral_from_sequence(seq, mask)[None])[0][0]
+    assert np.abs(q_masked - q_true)[:468].max() < 1e-3
+    with pytest.raises(InputError, match="NaN"):
+        neutral_from_sequence(seq)
     with pytest.raises(InputError, match="no valid frame"):
         neutral_from_sequence(seq, valid=np.zeros(len(seq), bool))
 

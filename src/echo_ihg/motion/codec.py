@@ -94,14 +94,13 @@ def neutral_from_sequence(landmarks: np.ndarray, valid: np.ndarray | None = None
     Median over the pose-removed valid frames whose mouth opening is in the lowest quartile (closed mouth),
     placed frontally (no rotation) at the clip's median position and scale.
     """
-    lm = validate_landmarks(landmarks)
-    if valid is not None:
-        valid = np.asarray(valid, bool)
-        if valid.shape != (len(lm),):
-            raise InputError(None, f"valid mask has shape {valid.shape}, expected ({len(lm)},)")
+    lm = np.asarray(landmarks)
+    if valid is not None and lm.ndim == 3:  # invalid frames may hold NaN: drop them before checking
+        valid = _valid_mask(lm, valid)
         if not valid.any():
             raise InputError(None, "no valid frame to estimate a neutral face from")
         lm = lm[valid]
+    lm = validate_landmarks(lm)
     q, pose = canonical_points(lm, aspect)
     opening = np.linalg.norm(q[:, topo.UPPER_LIP_INNER] - q[:, topo.LOWER_LIP_INNER], axis=1)
     closed = opening <= np.quantile(opening, 0.25)
