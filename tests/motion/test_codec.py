@@ -55,6 +55,12 @@ def test_layout_covers_the_motion_vector():
     covered = np.concatenate([np.arange(s.start, s.stop) for s in codec.layout.values()])
     assert np.array_equal(covered, np.arange(codec.dim))
     assert codec.feature_std.shape == (codec.dim,) and (codec.feature_std > 0).all()
+    faces, _ = tracked_sample_faces()
+    m = codec.encode(faces, canonical_landmarks())
+    z = codec.normalise(m)
+    # the default codec was fitted on these faces (and mirrors): roughly standardised
+    assert np.abs(z.mean(0)).max() < 1.0 and 0.3 < z.std(0).mean() < 1.5
+    np.testing.assert_allclose(codec.denormalise(z), m, atol=1e-5)
 
 
 def test_round_trip_on_real_tracked_faces_in_pixels(capsys):

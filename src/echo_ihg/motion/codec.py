@@ -9,8 +9,8 @@ Layout of a motion vector (`codec.layout`, name -> slice): one block per region 
 (PCA coefficients, canonical units = inter-ocular distances of the canonical face, not whitened; by
 default the PCA is about zero displacement, so an all-zero region block is the neutral face), then
 "pose" [rotvec (3, rad), tx, ty (frame widths), log scale], then "gaze" (4, eye widths) when enabled.
-`feature_mean` / `feature_std` (D,) hold the statistics of the fitting data, for models that want
-normalised features.
+`feature_mean` / `feature_std` (D,) hold the statistics of the fitting data; `normalise` / `denormalise`
+standardise motion for models.
 
 Depth: MediaPipe's z has no absolute origin, so encode first shifts z so that the stable landmarks' mean
 depth is 0 (`pose.centre_depth`); decode returns landmarks in that gauge. Decoding with another person's
@@ -232,6 +232,14 @@ class MotionCodec:
         gaze = m[:, self.layout["gaze"]] if self.config.gaze else None
         place_irises(q, nq, gaze)
         return apply_pose(q, vector_to_pose(m[:, self.layout["pose"]]), aspect).astype(np.float32)
+
+    def normalise(self, motion: np.ndarray) -> np.ndarray:
+        """(…, D) motion -> zero-mean, unit-variance features (statistics of the fitting data)."""
+        return ((np.asarray(motion, np.float32) - self.feature_mean) / self.feature_std).astype(np.float32)
+
+    def denormalise(self, features: np.ndarray) -> np.ndarray:
+        """Inverse of `normalise`."""
+        return (np.asarray(features, np.float32) * self.feature_std + self.feature_mean).astype(np.float32)
 
     # -- persistence -------------------------------------------------------------------------------------
     def metadata(self) -> dict:
