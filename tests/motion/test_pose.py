@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from echo_ihg.motion.canonical import canonical_face, from_metric
+from echo_ihg.motion.canonical import canonical_face
 from echo_ihg.motion.pose import (Pose, apply_pose, centre_depth, estimate_pose, head_angles, pose_to_vector,
                                   remove_pose, vector_to_pose)
 
@@ -67,4 +67,3 @@ def test_head_angles_signs():
     # clockwise in the image (x towards +y) -> roll > 0
     ang = head_angles(Rotation.from_rotvec([[0, 0, np.radians(10)]]).as_matrix())
     np.testing.assert_allclose(ang[0], [0, 0, 10], atol=1e-9)
-    _ = from_metric  # conversions are covered in the codec tests
