@@ -41,7 +41,8 @@ def tone(seconds: float, rate: int, freq: float, start: float = 0.0) -> np.ndarr
 
 def write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
     """PCM16 wav; audio (N,) or (N, C)."""
-    a = np.asarray(audio, np.float32).reshape(len(audio), -1)
+    a = np.asarray(audio, np.float32)
+    a = a.reshape(len(a), -1) if a.ndim > 1 else a.reshape(-1, 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(a.shape[1])

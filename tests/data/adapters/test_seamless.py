@@ -132,3 +132,19 @@ def test_empty_root_and_file_ids(tmp_path):
         prepare_dataset("seamless", tmp_path, tmp_path / "out")
     assert parse_file_id("V00_S0809_I00000582_P0299A")["participant"] == "0299A"
     assert parse_file_id("V00_S0809_I00000582") is None
+
+
+def test_empty_placeholder_media_are_skipped_naming_the_file(tmp_path, img, gen):
+    """Released placeholders: an .mp4 without a video stream, a header-only (58-byte) .wav."""
+    root, out = tmp_path / "seamless", tmp_path / "out"
+    ids = ("V01_S0003_I00000003_P0004", "V01_S0003_I00000003_P0005", "V01_S0004_I00000004_P0006",
+           "V01_S0004_I00000004_P0007")
+    for fid in ids:
+        gen.write_bundle(root / "test", fid, gen.seamless_files(img, fid, n=4, fps=30))
+    gen.write_wav(root / "test" / f"{ids[1]}.mp4", np.zeros(160, np.float32), 16_000)  # audio only
+    gen.write_wav(root / "test" / f"{ids[3]}.wav", np.zeros(0, np.float32), 48_000)  # 44-byte header only
+    report = prepare_dataset("seamless", root, out)
+    reasons = {s.session_id: s.reason for s in report.skipped}
+    assert report.written == []
+    assert f"{ids[1]}.mp4" in reasons["V01_S0003_I00000003"] and "no video stream" in reasons["V01_S0003_I00000003"]
+    assert f"{ids[3]}.wav" in reasons["V01_S0004_I00000004"]

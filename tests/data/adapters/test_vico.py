@@ -31,3 +31,15 @@ def test_pairs_with_speaker_audio_and_split_tables(tmp_path, img, gen):
     onset = int(np.flatnonzero(np.abs(s.A.audio) > 0.05)[0])
     assert abs(onset - 1600) <= 80
     assert not np.any(s.B.audio) and not np.any(s.B.vad)
+
+
+def test_a_video_without_a_face_is_skipped_naming_it(tmp_path, img, gen):
+    root, out = tmp_path / "listening_head", tmp_path / "out"
+    uuid = "noface000001"
+    gen.write_mp4(root / "videos" / f"{uuid}.speaker.mp4", gen.frames(img, 5), fps=30)
+    blank = [np.full((160, 160, 3), 90, np.uint8)] * 5
+    gen.write_mp4(root / "videos" / f"{uuid}.listener.mp4", blank, fps=30)
+    gen.write_wav(root / "audios" / f"{uuid}.wav", gen.tone(0.2, 16_000, 300.0), 16_000)
+    report = prepare_dataset("vico", root, out)
+    (skip,) = report.skipped
+    assert f"{uuid}.listener.mp4" in skip.reason and "no usable face" in skip.reason
