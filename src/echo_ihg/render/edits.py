@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from echo_ihg.motion import topology as topo
+from echo_ihg.render.mouth import LOWER_INNER, UPPER_INNER
 
 LOWER_LIP = np.array(sorted({146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324}))
 UPPER_LID = {"right": np.array([246, 161, 160, 159, 158, 157, 173]),
@@ -49,6 +50,11 @@ def open_mouth(landmarks: np.ndarray, amount: float, size: tuple[int, int]) -> n
     mouth = (p[topo.MOUTH_LEFT_CORNER, :2] + p[topo.MOUTH_RIGHT_CORNER, :2]) / 2
     rel = p[:, :2] - mouth
     u, v = rel @ right, rel @ down
+    # the lips' parting line (midway between the inner lips, corner to corner): what lies above it stays
+    # (the upper lip, even the middle of a smiling mouth that sits below the corners), what lies below drops
+    mid = 0.5 * (p[UPPER_INNER, :2] + p[LOWER_INNER, :2]) - mouth
+    mu, order = mid @ right, np.argsort(mid @ right)
+    v = v - np.interp(u, mu[order], (mid @ down)[order])
     ramp = np.clip((v + 0.01 * fh) / (0.05 * fh), 0.0, 1.0)
     weight = ramp * np.exp(-0.5 * (u / (0.33 * fw)) ** 2)
     weight[LOWER_LIP] = np.maximum(weight[LOWER_LIP], 0.92 * np.exp(-0.5 * (u[LOWER_LIP] / (0.5 * fw)) ** 2))

@@ -46,9 +46,30 @@ def mouth_palette(image: np.ndarray, landmarks_px: np.ndarray) -> MouthPalette:
     skin = image[max(lo[1], 0):max(hi[1], 1), max(lo[0], 0):max(hi[0], 1)].reshape(-1, 3)
     luma = float(np.median(skin @ np.array([0.299, 0.587, 0.114]))) if len(skin) else 160.0
     light = float(np.clip(luma / 165.0, 0.7, 1.1))
-    return MouthPalette(cavity=lip * 0.32 + np.array([6, 0, 0], np.float32),
+    skin_rgb = np.median(skin, axis=0).astype(np.float32) if len(skin) else np.full(3, 160, np.float32)
+    # an off-white lit like the face and tinted by the photo's colour cast (pure grey looks cold/blue)
+    teeth = np.clip(0.75 * np.array([246, 241, 230], np.float32) * light + 0.3 * skin_rgb, 0, 255)
+    shown = _visible_teeth(image, landmarks_px)
+    if shown is not None:           # the photo shows teeth: use their colour (lighting, white balance)
+        teeth = shown
+    return MouthPalette(cavity=lip * 0.38 + np.array([6, 0, 0], np.float32),
                         tongue=np.clip(lip * 0.9 + np.array([25, -5, 0], np.float32), 0, 255),
-                        teeth=np.clip(np.array([246, 241, 230], np.float32) * light, 0, 255))
+                        teeth=teeth)
+
+
+def _visible_teeth(image: np.ndarray, landmarks_px: np.ndarray) -> np.ndarray | None:
+    """Median colour of the brightest 40 % of pixels between the inner lips, if the lips are apart."""
+    if lip_gap(landmarks_px) < 2.0 * MIN_GAP_PX:
+        return None
+    poly = np.concatenate([landmarks_px[UPPER_INNER, :2], landmarks_px[LOWER_INNER[-2:0:-1], :2]])
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    pix = image[mask.astype(bool)].astype(np.float32)
+    if len(pix) < 12:
+        return None
+    luma = pix @ np.array([0.299, 0.587, 0.114], np.float32)
+    bright = pix[luma >= np.percentile(luma, 60)]
+    return np.median(bright, axis=0).astype(np.float32)
 
 
 def lip_gap(landmarks_px: np.ndarray) -> float:
@@ -120,23 +141,24 @@ def _interior(up: np.ndarray, lo: np.ndarray, gap: float, shape: tuple[int, int]
                     pal.tongue.tolist(), -1, cv2.LINE_AA, _SHIFT)
     _teeth_row(canvas, up, +1.0, min(0.5 * gap, 0.13 * width), pal.teeth, 1.0)
     if gap > 0.22 * width:
-        _teeth_row(canvas, lo, -1.0, min(0.22 * gap, 0.07 * width), pal.teeth, 0.78)
+        _teeth_row(canvas, lo, -1.0, min(0.22 * gap, 0.07 * width), pal.teeth, 0.85)
     return cv2.GaussianBlur(canvas, (3, 3), 0.7)
 
 
 def _teeth_row(canvas: np.ndarray, lip: np.ndarray, direction: float, height: float,
                colour: np.ndarray, light: float) -> None:
     """Teeth hanging from (direction +1) or standing on (-1) a lip contour: quads between consecutive lip
-    points 2..8 (the corners show no teeth), tapered and darker towards the corners."""
+    points 1..9 (not the corner segments), shorter and darker towards the corners (the side teeth lie in
+    the mouth's shadow)."""
     if height < 0.6:
         return
     n = len(lip)
-    for k in range(2, n - 3):
+    for k in range(1, n - 2):
         a, b = lip[k], lip[k + 1]
         t = (k + 0.5 - (n - 1) / 2) / ((n - 1) / 2)          # -1 .. 1 across the mouth
         taper = max(0.0, 1.0 - t * t * 1.2)
         hgt = height * (0.45 + 0.55 * taper)
-        shade = light * (0.72 + 0.28 * taper)
+        shade = light * (0.45 + 0.55 * taper)
         down = np.array([0, direction * hgt], np.float32)
         back = np.array([0, -direction * 2.0], np.float32)   # start under the lip: no gap at the edge
         quad = np.array([a + back, b + back, b + down, a + down], np.float32)

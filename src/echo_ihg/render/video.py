@@ -150,8 +150,10 @@ class SideBySide:
         label, colour = ("SPEAKING", _SPEAK) if speaking else ("LISTENING", _LISTEN)
         cv2.rectangle(out, (p + 6, 6), (p + 112, 28), (0, 0, 0), -1)
         cv2.putText(out, label, (p + 12, 23), _FONT, 0.5, colour, 1, cv2.LINE_AA)
-        cv2.putText(out, "user", (8, p - 10), _FONT, 0.5, _TEXT, 1, cv2.LINE_AA)
-        cv2.putText(out, f"avatar  {t / FPS:6.2f} s", (p + 8, p - 10), _FONT, 0.5, _TEXT, 1, cv2.LINE_AA)
+        cv2.rectangle(out, (0, p - 26), (52, p), (0, 0, 0), -1)
+        cv2.putText(out, "user", (8, p - 9), _FONT, 0.5, _TEXT, 1, cv2.LINE_AA)
+        cv2.rectangle(out, (p, p - 26), (p + 150, p), (0, 0, 0), -1)
+        cv2.putText(out, f"avatar {t / FPS:6.2f} s", (p + 8, p - 9), _FONT, 0.5, _TEXT, 1, cv2.LINE_AA)
         return out
 
 
