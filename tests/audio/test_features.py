@@ -84,3 +84,12 @@ def test_streaming_equals_offline():
     # look-ahead: frame t is out once sample 640 (t + 1) + 120 has arrived
     s = MelStreamer()
     assert len(s.push(audio[:759])) == 0 and len(s.push(audio[759:760])) == 4
+
+
+def test_blockwise_computation_equals_one_block(monkeypatch):
+    import echo_ihg.audio.features as F
+
+    audio = (0.1 * np.random.default_rng(2).standard_normal(16000)).astype(np.float32)
+    whole = F.log_mel(audio)
+    monkeypatch.setattr(F, "_BLOCK_FRAMES", 7)  # long recordings are done in blocks of frames
+    np.testing.assert_allclose(F.log_mel(audio), whole, atol=1e-5)

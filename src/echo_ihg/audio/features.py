@@ -30,6 +30,7 @@ LOG_FLOOR = 1e-5
 # Left padding so that frame j's window is centred on its hop: centre 160 j + 80, half window 200.
 PAD_LEFT = MEL_WIN // 2 - MEL_HOP // 2  # 120
 LOOKAHEAD = MEL_WIN - MEL_HOP - PAD_LEFT  # 120 samples past the end of a video frame
+_BLOCK_FRAMES = 12_000  # 2 minutes of mel frames per torch.stft call
 
 
 def frames_for_audio(n_samples: int) -> int:
@@ -111,8 +112,13 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     need = MEL_HOP * (n_frames - 1) + MEL_WIN  # padded samples used by the last frame
     x = torch.from_numpy(audio[: max(0, need - PAD_LEFT)])
     padded = torch.nn.functional.pad(x, (PAD_LEFT, max(0, need - PAD_LEFT - len(x))))
+    out = np.empty((n_frames, N_MELS), np.float32)
     with torch.no_grad():
-        return _mel_from_padded(padded, n_frames)
+        # blocks of frames bound the complex spectrogram's memory on long recordings (~25 MB per block)
+        for j in range(0, n_frames, _BLOCK_FRAMES):
+            k = min(_BLOCK_FRAMES, n_frames - j)
+            out[j:j + k] = _mel_from_padded(padded[MEL_HOP * j:], k)
+    return out
 
 
 class MelStreamer:
