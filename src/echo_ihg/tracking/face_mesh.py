@@ -28,9 +28,12 @@ faces that fill the whole image.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
+import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +111,27 @@ def landmarks_to_array(landmark_list) -> np.ndarray:
     return np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
 
 
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Silence file descriptor 2 while a MediaPipe graph starts or sees its first frame.
+
+    Its C++ side prints start-up chatter (TFLite delegate, feedback-tensor and NORM_RECT warnings)
+    straight to fd 2, ignoring GLOG_minloglevel; `echo-ihg -v` (debug logging) keeps it visible.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 @dataclass(frozen=True)
 class _Box:
     """A face's position in pixels: centre and size (geometric mean of the box sides)."""
@@ -162,11 +186,21 @@ class FaceTracker:
     def _new_mesh(self, max_faces: int):
         import mediapipe as mp  # heavy import (~1 s): only when a tracker is made
 
-        return mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=self.static_image_mode, max_num_faces=max_faces,
-            refine_landmarks=True,  # the 10 iris points: gaze
-            min_detection_confidence=self.config.min_detection_confidence,
-            min_tracking_confidence=self.config.min_tracking_confidence)
+        with _quiet_native_logs():
+            mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=self.static_image_mode, max_num_faces=max_faces,
+                refine_landmarks=True,  # the 10 iris points: gaze
+                min_detection_confidence=self.config.min_detection_confidence,
+                min_tracking_confidence=self.config.min_tracking_confidence)
+        mesh._echo_fresh = True  # its first frame prints more chatter
+        return mesh
+
+    @staticmethod
+    def _restart(mesh) -> None:
+        """Forget MediaPipe's tracking state (restarts the graph, ~40 ms)."""
+        with _quiet_native_logs():
+            mesh.reset()
+        mesh._echo_fresh = True
 
     # -- public API -------------------------------------------------------------------------------------
     def process(self, rgb: np.ndarray) -> np.ndarray | None:
@@ -178,7 +212,7 @@ class FaceTracker:
             best = self._choose(faces, w, h)
             if faces and best is None:  # MediaPipe now follows someone else: look at every face again
                 self._on_single, self._alone = False, 0
-                self._mesh.reset()  # its tracking state is stale (~40 ms, only at such switches)
+                self._restart(self._mesh)  # its tracking state is stale (only at such switches)
                 faces = self._detect(rgb, self._mesh)
                 best = self._choose(faces, w, h)
         else:
@@ -214,7 +248,12 @@ class FaceTracker:
             scale = self.config.min_image_size / min(h, w)
             rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
                              interpolation=cv2.INTER_CUBIC)
-        result = mesh.process(rgb)
+        if getattr(mesh, "_echo_fresh", False):
+            with _quiet_native_logs():
+                result = mesh.process(rgb)
+            mesh._echo_fresh = False
+        else:
+            result = mesh.process(rgb)
         faces = [landmarks_to_array(f) for f in (result.multi_face_landmarks or [])]
         return [f for f in faces if f.shape == (N_LANDMARKS, 3) and np.isfinite(f).all()]
 
@@ -237,7 +276,7 @@ class FaceTracker:
             return
         self._alone = self._alone + 1 if alone else 0
         if self._alone >= self.config.fast_path_after:
-            self._single.reset()  # forget whoever it tracked before: it must pick up the face now in view
+            self._restart(self._single)  # forget whoever it tracked before: pick up the face now in view
             self._on_single, self._alone = True, 0
 
     def _choose(self, faces: list[np.ndarray], w: int, h: int) -> int | None:
