@@ -24,6 +24,9 @@ COMMANDS: dict[str, str] = {
     "prepare": "prepare",
     "features": "features",
     "render": "render",
+    "synth": "synth",
+    "demo": "demo",
+    "train-sync": "train_sync",
 }
 
 
