@@ -76,7 +76,7 @@ def test_max_faces_flag_changes_tracking(astronaut, tmp_path, capsys):
     assert not results["1"][1].all()
 
 
-@pytest.mark.parametrize("case", ["missing", "junk", "no_face_image", "bad_flag", "unknown_key"])
+@pytest.mark.parametrize("case", ["missing", "junk", "no_face_image", "bad_flag", "unknown_key", "bad_yaml"])
 def test_errors_are_one_clean_line(case, tmp_path, capsys):
     out = tmp_path / "out"
     extra: list[str] = []
@@ -91,12 +91,16 @@ def test_errors_are_one_clean_line(case, tmp_path, capsys):
     else:
         src = tmp_path / "unused.mp4"
         src.write_bytes(b"")
-        extra = ["--max-gap", "-3"] if case == "bad_flag" else ["--set", "max_gapp=3"]
+        yaml = tmp_path / "tracker.yaml"
+        yaml.write_text("max_gap: abc\n")
+        extra = {"bad_flag": ["--max-gap", "-3"], "unknown_key": ["--set", "max_gapp=3"],
+                 "bad_yaml": ["--config", str(yaml)]}[case]
     code, err = _run(capsys, str(src), "-o", str(out), *extra)
     assert code == 2
     assert err.startswith("echo-ihg: error:") and "Traceback" not in err
     if case in ("missing", "junk", "no_face_image"):
         assert str(src) in err
     assert {"missing": "file not found", "junk": "not a readable", "no_face_image": "no face found",
-            "bad_flag": "max_gap must be >= 0", "unknown_key": "unknown key"}[case] in err
+            "bad_flag": "max_gap must be >= 0", "unknown_key": "unknown key",
+            "bad_yaml": "max_gap must be a number"}[case] in err
     assert not out.exists()  # nothing written on failure

@@ -135,6 +135,11 @@ def test_config_validation():
         TrackerConfig(max_gap=-1)
     with pytest.raises(InputError, match="max_faces"):
         TrackerConfig(max_faces=0)
+    with pytest.raises(InputError, match="max_gap must be a number \\(whole\\), got 'abc'"):
+        TrackerConfig(max_gap="abc")
+    with pytest.raises(InputError, match="match_radius must be a number"):
+        TrackerConfig(match_radius=None)
+    assert TrackerConfig(match_radius=2).match_radius == 2
 
 
 def test_tracker_close_and_context(astronaut):

@@ -69,6 +69,11 @@ class TrackerConfig:
     fast_path_after: int = 25                # frames alone in view before single-face tracking (0: never)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # YAML can carry anything: check types before comparing
+            value, want = getattr(self, f.name), (int,) if f.type in ("int", int) else (int, float)
+            if isinstance(value, bool) or not isinstance(value, want):
+                raise InputError(None, f"invalid tracker config: {f.name} must be a number"
+                                       f"{' (whole)' if want == (int,) else ''}, got {value!r}")
         problems = []
         if self.max_gap < 0:
             problems.append(f"max_gap must be >= 0 frames (got {self.max_gap})")
