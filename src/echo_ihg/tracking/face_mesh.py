@@ -116,6 +116,9 @@ def landmarks_to_array(landmark_list) -> np.ndarray:
     return np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
 
 
+_WARM_UP = np.zeros((64, 64, 3), np.uint8)  # a frame without a face: starts a graph, leaves no state
+
+
 @contextlib.contextmanager
 def _quiet_native_logs():
     """Silence file descriptor 2 while a MediaPipe graph starts or sees its first frame.
@@ -181,8 +184,9 @@ class FaceTracker:
         self.config = config or TrackerConfig()
         self.static_image_mode = static_image_mode
         self._mesh = self._new_mesh(self.config.max_faces)
-        use_fast = not static_image_mode and self.config.max_faces > 1 and self.config.fast_path_after > 0
-        self._single = self._new_mesh(1) if use_fast else None
+        cfg = self.config
+        self._fast_path = not static_image_mode and cfg.max_faces > 1 and cfg.fast_path_after > 0
+        self._single = None       # the single-face graph, made when first needed
         self._on_single = False   # the single-face graph is in use
         self._alone = 0           # consecutive frames where the followed face was the only one seen
         self._target: _Box | None = None
@@ -197,7 +201,8 @@ class FaceTracker:
                 refine_landmarks=True,  # the 10 iris points: gaze
                 min_detection_confidence=self.config.min_detection_confidence,
                 min_tracking_confidence=self.config.min_tracking_confidence)
-        mesh._echo_fresh = True  # its first frame prints more chatter
+            mesh.process(_WARM_UP)  # the models load (and print) in worker threads: wait for them here
+        mesh._echo_quiet = True  # the first frame with a face prints one more warning
         return mesh
 
     @staticmethod
@@ -205,7 +210,8 @@ class FaceTracker:
         """Forget MediaPipe's tracking state (restarts the graph, ~40 ms)."""
         with _quiet_native_logs():
             mesh.reset()
-        mesh._echo_fresh = True
+            mesh.process(_WARM_UP)
+        mesh._echo_quiet = True
 
     # -- public API -------------------------------------------------------------------------------------
     def process(self, rgb: np.ndarray) -> np.ndarray | None:
@@ -253,10 +259,10 @@ class FaceTracker:
             scale = self.config.min_image_size / min(h, w)
             rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
                              interpolation=cv2.INTER_CUBIC)
-        if getattr(mesh, "_echo_fresh", False):
+        if getattr(mesh, "_echo_quiet", False):
             with _quiet_native_logs():
                 result = mesh.process(rgb)
-            mesh._echo_fresh = False
+            mesh._echo_quiet = not result.multi_face_landmarks
         else:
             result = mesh.process(rgb)
         faces = [landmarks_to_array(f) for f in (result.multi_face_landmarks or [])]
@@ -277,11 +283,14 @@ class FaceTracker:
 
     def _count_alone(self, alone: bool) -> None:
         """Switch to the single-face graph after `fast_path_after` frames with only the followed face."""
-        if self._single is None:
+        if not self._fast_path or self._mesh is None:
             return
         self._alone = self._alone + 1 if alone else 0
         if self._alone >= self.config.fast_path_after:
-            self._restart(self._single)  # forget whoever it tracked before: pick up the face now in view
+            if self._single is None:
+                self._single = self._new_mesh(1)
+            else:
+                self._restart(self._single)  # forget whoever it tracked before: pick up the face in view
             self._on_single, self._alone = True, 0
 
     def _choose(self, faces: list[np.ndarray], w: int, h: int) -> int | None:
