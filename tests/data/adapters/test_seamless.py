@@ -148,3 +148,16 @@ def test_empty_placeholder_media_are_skipped_naming_the_file(tmp_path, img, gen)
     assert report.written == []
     assert f"{ids[1]}.mp4" in reasons["V01_S0003_I00000003"] and "no video stream" in reasons["V01_S0003_I00000003"]
     assert f"{ids[3]}.wav" in reasons["V01_S0004_I00000004"]
+
+
+def test_split_and_label_come_from_folders_below_the_root(tmp_path, img, gen):
+    """A root inside a folder called 'test' is not the test split; a root that is a split folder is."""
+    root = tmp_path / "test" / "seamless" / "naturalistic" / "dev"
+    ids = ("V03_S0005_I00000005_P0008", "V03_S0005_I00000005_P0009")
+    for fid in ids:
+        gen.write_bundle(root / "0000" / "0001", fid, gen.seamless_files(img, fid, n=4, fps=30))
+    prepare_dataset("seamless", root, tmp_path / "o1")
+    s = validate_session(tmp_path / "o1" / "dev" / "V03_S0005_I00000005")
+    assert s.meta["label"] == "naturalistic"
+    report = prepare_dataset("seamless", root / "0000", tmp_path / "o2", AdapterConfig(split="valid"))
+    assert report.written and (tmp_path / "o2" / "valid" / "V03_S0005_I00000005").is_dir()

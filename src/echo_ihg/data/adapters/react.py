@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 NAME = "react"
 VIDEO_DIRS = ("video-face-crop", "video-raw")  # the crop is preferred: smaller frames, faster tracking
 ROLES = ("speaker", "listener")
+SPLITS = ("train", "val", "test")
 N_ATTRIBUTES, N_COEFFICIENTS = 25, 58
 
 
@@ -59,7 +60,7 @@ def plan(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Job | 
     if not dirs:
         raise InputError(root, f"no '{VIDEO_DIRS[0]}/speaker/session*' (or {VIDEO_DIRS[1]}) folders found")
     for split_dir in dirs:
-        split = split_dir.name if split_dir != root else config.split
+        split = split_dir.name if split_dir != root or split_dir.name in SPLITS else config.split
         video_dir = next(split_dir / d for d in VIDEO_DIRS if (split_dir / d / "speaker").is_dir())
         for spk in sorted((video_dir / "speaker").glob("*/*.mp4")):
             session_name, rec = spk.parent.name, spk.stem

@@ -67,8 +67,12 @@ def interaction_key(file_id: str) -> str:
     return f"V{g['vendor']}_S{g['session']}_I{g['interaction']}"
 
 
-def _split_label(path: Path, default_split: str) -> tuple[str, str | None]:
-    parts = set(path.parts)
+def _split_label(path: Path, root: Path, default_split: str) -> tuple[str, str | None]:
+    """Split and label from the folders between `root` and `path`; a root that is itself a split folder
+    (`.../improvised/dev`) counts too. Folders above the root never do (a home called 'test' is no split)."""
+    parts = set(path.relative_to(root).parts)
+    if root.name in SPLITS:
+        parts |= {root.name, root.parent.name}
     split = next((s for s in SPLITS if s in parts), default_split)
     label = next((lab for lab in LABELS if lab in parts), None)
     return split, label
@@ -122,8 +126,9 @@ def plan(root: Path, config: AdapterConfig = AdapterConfig()) -> Iterator[Job | 
             b, m = missing[0]
             yield Skipped(key, f"{b.where}: bundle {b.file_id} has no .{' or .'.join(m)} file")
             continue
-        split, _ = _split_label(members[0].where, config.split)
-        yield Job(NAME, key, split, {"pair": members})
+        # split / label from the folders below the root only (the root's own path may say "test")
+        split, label = _split_label(members[0].where, root, config.split)
+        yield Job(NAME, key, split, {"pair": members, "label": label})
 
 
 def load(job: Job) -> SessionInput:
@@ -135,7 +140,7 @@ def load(job: Job) -> SessionInput:
     except BaseException:
         cleanup()
         raise
-    _, label = _split_label(pair[0].where, job.split)
+    label = job.args.get("label")
     transcript = [{**w, "speaker": "A"} for w in a_words] + [{**w, "speaker": "B"} for w in b_words]
     meta = {"source": "seamless_interaction", "label": label, "split": job.split, "licence": LICENCE,
             "interaction": job.session_id}
