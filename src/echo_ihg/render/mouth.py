@@ -127,6 +127,11 @@ def _interior(up: np.ndarray, lo: np.ndarray, gap: float, shape: tuple[int, int]
     canvas[:] = pal.cavity
     width = float(np.linalg.norm(up[-1] - up[0]))
     centre = (up[5] + lo[5]) / 2
+    # the mouth's own "down" (perpendicular to the corner-to-corner line): a tilted head tilts the teeth
+    axis = (up[-1] - up[0]) / max(width, 1e-6)
+    down = np.array([-axis[1], axis[0]], np.float32)
+    if float((lo[5] - up[5]) @ down) < 0:
+        down = -down
     # the back of the mouth is darker: a soft dark ellipse in the middle
     back = np.zeros(shape, np.float32)
     cv2.ellipse(back, (_fx(centre)[0, 0, 0], _fx(centre)[0, 0, 1]),
@@ -135,19 +140,21 @@ def _interior(up: np.ndarray, lo: np.ndarray, gap: float, shape: tuple[int, int]
     canvas *= (1.0 - 0.5 * back)[:, :, None]
     # tongue: low in the mouth, visible once the jaw drops
     if gap > 0.1 * width:
-        t_c = lo[5] + np.array([0, 0.1 * gap], np.float32)
+        t_c = lo[5] + 0.1 * gap * down
         axes = (int(width * 0.3 * 16), int(gap * 0.45 * 16))
-        cv2.ellipse(canvas, (_fx(t_c)[0, 0, 0], _fx(t_c)[0, 0, 1]), axes, 0, 180, 360,
+        angle = float(np.degrees(np.arctan2(axis[1], axis[0])))
+        cv2.ellipse(canvas, (_fx(t_c)[0, 0, 0], _fx(t_c)[0, 0, 1]), axes, angle, 180, 360,
                     pal.tongue.tolist(), -1, cv2.LINE_AA, _SHIFT)
-    _teeth_row(canvas, up, +1.0, min(0.5 * gap, 0.13 * width), pal.teeth, 1.0)
+    _teeth_row(canvas, up, down, min(0.5 * gap, 0.13 * width), pal.teeth, 1.0)
     if gap > 0.22 * width:
-        _teeth_row(canvas, lo, -1.0, min(0.22 * gap, 0.07 * width), pal.teeth, 0.85)
+        _teeth_row(canvas, lo, -down, min(0.22 * gap, 0.07 * width), pal.teeth, 0.85)
     return cv2.GaussianBlur(canvas, (3, 3), 0.7)
 
 
-def _teeth_row(canvas: np.ndarray, lip: np.ndarray, direction: float, height: float,
+def _teeth_row(canvas: np.ndarray, lip: np.ndarray, direction: np.ndarray, height: float,
                colour: np.ndarray, light: float) -> None:
-    """Teeth hanging from (direction +1) or standing on (-1) a lip contour: quads between consecutive lip
+    """Teeth hanging from (direction = the mouth's down) or standing on (its opposite) a lip contour: quads
+    between consecutive lip
     points 1..9 (not the corner segments), shorter and darker towards the corners (the side teeth lie in
     the mouth's shadow)."""
     if height < 0.6:
@@ -159,8 +166,8 @@ def _teeth_row(canvas: np.ndarray, lip: np.ndarray, direction: float, height: fl
         taper = max(0.0, 1.0 - t * t * 1.2)
         hgt = height * (0.45 + 0.55 * taper)
         shade = light * (0.45 + 0.55 * taper)
-        down = np.array([0, direction * hgt], np.float32)
-        back = np.array([0, -direction * 2.0], np.float32)   # start under the lip: no gap at the edge
+        down = (direction * hgt).astype(np.float32)
+        back = (-direction * 2.0).astype(np.float32)         # start under the lip: no gap at the edge
         quad = np.array([a + back, b + back, b + down, a + down], np.float32)
         cv2.fillConvexPoly(canvas, _fx(quad), (colour * shade).tolist(), cv2.LINE_AA, _SHIFT)
         # a faint gap between neighbouring teeth
