@@ -32,6 +32,16 @@ def randomise(module: torch.nn.Module, seed: int = 0, scale: float = 0.2, skip: 
                 p.add_(torch.randn(p.shape, generator=g) * scale)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: a second intra-op thread only adds contention on the shared 2-core machine (10× slower
+    under load). Restored after each test so other test folders are unaffected."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def layout() -> dict[str, slice]:
     return make_layout()

@@ -17,18 +17,9 @@ import torch
 from torch import nn
 
 from echo_ihg.model.config import ModelConfig
-from echo_ihg.model.generator import EchoGenerator, GenCond
+from echo_ihg.model.generator import EchoGenerator, GenCond, layout_pairs
 from echo_ihg.model.lcu import LCU, LPEState
 from echo_ihg.utils.config import config_from_dict, config_to_dict
-
-
-def _pair(v: slice | Sequence[int]) -> tuple[int, int]:
-    """A codec layout entry (a slice, as `MotionCodec.layout` holds, or a (start, stop) pair) -> (start, stop)."""
-    if isinstance(v, slice):
-        if v.step not in (None, 1):
-            raise ValueError(f"layout slice {v} has a step")
-        return int(v.start), int(v.stop)
-    return int(v[0]), int(v[1])
 
 
 class EchoModel(nn.Module):
@@ -36,7 +27,7 @@ class EchoModel(nn.Module):
                  cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.layout = {str(k): _pair(v) for k, v in layout.items()}
+        self.layout = layout_pairs(layout)
         self.centres = {str(k): [float(x) for x in v] for k, v in centres.items()}
         self.generator = EchoGenerator(self.layout, self.centres, cfg)
         self.lcu = LCU(self.layout, cfg) if cfg.uses_user else None

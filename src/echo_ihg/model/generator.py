@@ -25,7 +25,20 @@ from echo_ihg.model.blocks import Attention, Mlp, TimestepEmbedder, gate, modula
 from echo_ihg.model.config import ModelConfig
 from echo_ihg.model.sdcm import SDCM, EntangledFusion, audio_windows, region_masks
 
-Layout = Mapping[str, tuple[int, int]]
+Layout = Mapping[str, "slice | Sequence[int]"]
+
+
+def layout_pairs(layout: Layout) -> dict[str, tuple[int, int]]:
+    """A codec layout (name -> slice, as `MotionCodec.layout` holds, or (start, stop)) -> name -> (start, stop)."""
+    out = {}
+    for name, v in layout.items():
+        if isinstance(v, slice):
+            if v.step not in (None, 1):
+                raise ValueError(f"layout slice {name}={v} has a step")
+            out[str(name)] = (int(v.start), int(v.stop))
+        else:
+            out[str(name)] = (int(v[0]), int(v[1]))
+    return out
 
 
 @dataclass
@@ -54,8 +67,9 @@ def check_layout(layout: Layout) -> tuple[list[str], int]:
     """Validate a codec layout (name -> (start, stop)); returns the token names and the motion size."""
     if not layout:
         raise ValueError("empty motion layout")
-    names = list(layout)
-    covered: list[tuple[int, int]] = sorted((int(a), int(b)) for a, b in layout.values())
+    pairs = layout_pairs(layout)
+    names = list(pairs)
+    covered: list[tuple[int, int]] = sorted(pairs.values())
     for a, b in covered:
         if not 0 <= a < b:
             raise ValueError(f"bad layout slice ({a}, {b})")
@@ -114,7 +128,7 @@ class EchoGenerator(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.names, self.motion_dim = check_layout(layout)
-        self.slices = [tuple(int(v) for v in layout[n]) for n in self.names]
+        self.slices = list(layout_pairs(layout).values())
         dims = cfg.dims
         dim, heads = dims["dim"], dims["heads"]
         self.dim = dim

@@ -23,7 +23,7 @@ from torch import nn
 
 from echo_ihg.model.blocks import Attention, Mlp
 from echo_ihg.model.config import ModelConfig
-from echo_ihg.model.generator import check_layout
+from echo_ihg.model.generator import check_layout, layout_pairs
 from echo_ihg.model.ssm import MambaBlock, MambaState
 
 
@@ -41,7 +41,7 @@ class LPE(nn.Module):
         dims = cfg.dims
         e, d = dims["lpe_dim"], dims["dim"]
         self.names, self.motion_dim = check_layout(layout)
-        self.slices = [tuple(int(v) for v in layout[n]) for n in self.names]
+        self.slices = list(layout_pairs(layout).values())
         self.k, self.e, self.n_global = len(self.names), e, dims["n_global"]
         scan = dict(state=dims["ssm_state"], max_timescale=float(cfg.history_frames))
         self.audio_in = nn.Sequential(nn.LayerNorm(cfg.audio_frame_dim), nn.Linear(cfg.audio_frame_dim, e))

@@ -1,0 +1,69 @@
+"""LCU: LPE streaming equals the parallel pass, bounded state, GCA starts as the identity."""
+
+from __future__ import annotations
+
+import torch
+
+from echo_ihg.model.lcu import LCU, LPE
+from tests.model.conftest import build, randomise
+
+DM = 33
+
+
+def test_lpe_parallel_equals_frame_by_frame(layout, tiny_cfg):
+    torch.manual_seed(0)
+    lpe = LPE({k: (v.start, v.stop) for k, v in layout.items()}, tiny_cfg).eval()
+    audio, motion = torch.randn(2, 90, 320), torch.randn(2, 90, DM)
+    with torch.no_grad():
+        feats, state = lpe.encode(audio, motion)
+        st = lpe.init_state(2)
+        steps = []
+        for t in range(90):
+            f, st = lpe.step(audio[:, t], motion[:, t], st)
+            steps.append(f)
+        pieces_a, st_a = lpe.encode(audio[:, :37], motion[:, :37])
+        pieces_b, _ = lpe.encode(audio[:, 37:], motion[:, 37:], st_a)
+    assert feats.shape == (2, 90, 1 + 9, 16)
+    assert torch.allclose(torch.stack(steps, 1), feats, atol=1e-5)
+    assert torch.allclose(torch.cat([pieces_a, pieces_b], 1), feats, atol=1e-5)
+    # the state does not grow with the history
+    assert state.audio.ssm.shape == st.audio.ssm.shape == (2, 32, 4)
+    assert state.motion.ssm.shape == (2 * 9, 32, 4)
+    p_usr = lpe.tokens(feats[:, -1])
+    assert p_usr.shape == (2, lpe.n_tokens, 32) and lpe.n_tokens == 1 + 1 + 9
+
+
+def test_perception_reflects_long_history(layout, tiny_cfg):
+    """A change 400 frames (16 s) back still changes P_usr now: the scan carries long-range memory."""
+    torch.manual_seed(0)
+    lpe = LPE({k: (v.start, v.stop) for k, v in layout.items()}, tiny_cfg).eval()
+    audio, motion = torch.randn(1, 450, 320), torch.randn(1, 450, DM)
+    motion2 = motion.clone()
+    motion2[:, :50] += 2.0
+    with torch.no_grad():
+        a = lpe.tokens(lpe.encode(audio, motion)[0][:, -1])
+        b = lpe.tokens(lpe.encode(audio, motion2)[0][:, -1])
+    assert (a - b).abs().max() > 1e-4
+
+
+def test_gca_starts_as_identity_then_uses_text(layout, tiny_cfg):
+    torch.manual_seed(0)
+    lcu = LCU({k: (v.start, v.stop) for k, v in layout.items()}, tiny_cfg)
+    feat = torch.randn(2, 10, 16)
+    s1, s2 = torch.randn(2, 384), torch.randn(2, 384)
+    with torch.no_grad():
+        assert torch.equal(lcu(feat, s1, 2), lcu.lpe.tokens(feat))      # tanh(0) gates: f_pu = P_usr
+        lcu.gca.alpha_attn.fill_(0.5)
+        assert not torch.allclose(lcu(feat, s1, 2), lcu(feat, s2, 2))
+
+
+def test_model_perceive_matches_step(layout, centres, tiny_cfg):
+    model = build(layout, centres, tiny_cfg).eval()
+    randomise(model)
+    audio, motion = torch.randn(1, 20, 320), torch.randn(1, 20, DM)
+    with torch.no_grad():
+        feats, _ = model.perceive(audio, motion)
+        st = model.init_state(1)
+        for t in range(20):
+            f, st = model.perceive_step(audio[:, t], motion[:, t], st)
+    assert torch.allclose(f, feats[:, -1], atol=1e-5)
