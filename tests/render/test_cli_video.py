@@ -105,3 +105,17 @@ def test_composer_layout_and_state(astronaut):
     assert len(frames) == 50
     with pytest.raises(Exception, match="smile"):
         SideBySide({"mouth_open": np.zeros(50)}, speaking)
+
+
+def test_render_retargeted_landmarks(files, tmp_path):
+    """Another person's tracked landmarks (+ the track.json `echo-ihg track` writes) drive the portrait."""
+    d, portrait, motion, hopper = files
+    hop = track_image(hopper)
+    drv = np.stack([edits.open_mouth(hop, a, (512, 600)) for a in np.linspace(0, 0.08, 6)])
+    np.save(tmp_path / "landmarks.npy", drv)
+    (tmp_path / "track.json").write_text(json.dumps({"width": 512, "height": 600}))
+    out = tmp_path / "re.mp4"
+    rc = main(["render", "--portrait", str(portrait), "--landmarks", str(tmp_path / "landmarks.npy"),
+               "--retarget", "--size", "256", "-o", str(out), "--no-progress"])
+    assert rc == 0 and video_info(out).n_frames == 6
+    assert json.loads(out.with_suffix(".json").read_text())["retarget"] is True

@@ -2,7 +2,8 @@
 animate a portrait with a landmark motion and write an H.264 + AAC mp4 (25 fps, audio fitted exactly).
 
 --landmarks: (T, 478, 3) landmarks in the portrait's own normalised frame (e.g. generated motion), or
-             with --retarget another person's tracked landmarks (expression + pose changes transferred).
+             with --retarget another person's tracked landmarks (expression + pose changes transferred;
+             the frame's aspect ratio is read from the track.json that `echo-ihg track` writes beside them).
 --session:   a session participant's landmarks, always retargeted; its audio is used unless --audio.
 --side-by-side: also writes OUT.side_by_side.mp4: the other participant's video (the user) | avatar |
              scrolling plots of mouth opening, smile, head nod and the speaking / listening state.
@@ -121,7 +122,8 @@ def render_to_file(portrait: Path, out: Path, config, landmarks: Path | None = N
     else:
         motion = _load_landmarks(landmarks)
         if retarget_landmarks:
-            motion = retarget(motion, state.landmarks, portrait_aspect=_portrait_aspect(state))
+            motion = retarget(motion, state.landmarks, driver_aspect=_track_aspect(landmarks),
+                              portrait_aspect=_portrait_aspect(state))
     if audio is not None:
         sound = load_audio(audio)
     frames = progress_bar(renderer.render(state, motion), total=len(motion), desc=f"rendering {out.name}",
@@ -143,6 +145,20 @@ def _portrait_aspect(state) -> float:
     u0, v0, u1, v1 = state.frame.crop
     # the portrait's normalised frame: aspect = W / H of the whole portrait image
     return (state.frame.out_w / (u1 - u0)) / (state.frame.out_h / (v1 - v0))
+
+
+def _track_aspect(landmarks: Path) -> float:
+    """Frame aspect (W / H) of tracked landmarks from the track.json `echo-ihg track` writes beside them,
+    else 1 (a square frame) with a note."""
+    import json
+
+    info = landmarks.with_name("track.json")
+    try:
+        meta = json.loads(info.read_text())
+        return float(meta["width"]) / float(meta["height"])
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        log.info("%s: no track.json with the frame size next to it; assuming a square frame", landmarks)
+        return 1.0
 
 
 def _session_aspect(meta: dict, who: str) -> float:
