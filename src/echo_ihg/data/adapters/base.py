@@ -22,12 +22,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from echo_ihg.constants import FPS, N_LANDMARKS, SAMPLE_RATE
 from echo_ihg.errors import InputError, NoFaceError
+
+if TYPE_CHECKING:
+    from echo_ihg.data.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +248,9 @@ def _audio_for(p: ParticipantInput, T: int, fps: int, sample_rate: int) -> np.nd
         audio = np.asarray(p.audio, np.float32).reshape(-1)
     else:
         audio = load_audio(p.audio, sample_rate=sample_rate)
+        short = T / fps - len(audio) / sample_rate
+        if short > 1.0:  # padding a few ms is routine; seconds of missing audio are worth a warning
+            log.warning("%s: audio is %.1f s shorter than the video; padded with silence", p.audio, short)
     return fit_audio_length(audio, T, fps, sample_rate)
 
 
@@ -277,7 +283,7 @@ def _extractor_versions(pmeta: dict) -> dict[str, str]:
     return out
 
 
-def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_RATE):
+def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_RATE) -> "Session":
     """Track, decode and align both participants of `inp` -> `echo_ihg.data.session.Session`."""
     from echo_ihg.data.session import Participant, Session
 
