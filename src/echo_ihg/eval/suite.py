@@ -1,0 +1,149 @@
+"""All motion metrics of a test split at once, per conversation segment: the numeric core of
+`echo-ihg evaluate` (which generates the predictions and writes the report around this).
+
+    items = [EvalItem(...), ...]            # one per test session (the avatar's side)
+    result = evaluate_items(items, codec.layout, expert=default_sync_expert())
+    result["speaking"]["FD_expression"], result["all"]["FRSyn"], ...
+
+Conventions (docs/metrics.md): frame-level metrics pool the selected frames of all items (one Gaussian
+fit, one k-means on ground truth, one flattened PCC); with K generations per input they are averaged
+over the K sample sets. Segments come from the two VAD tracks (`segment_masks`): "all", "speaking"
+(avatar only), "listening" (user only), "overlap" (both). Lip sync (LSE-D/C of the motion expert) is
+only meaningful while the avatar speaks: reported for "all", "speaking" and "overlap" on the avatar's
+speech frames. The REACT set works on fixed-length windows (`react_window` frames) cut from each item:
+N windows x K generations, the ground-truth window as the only appropriate reference, the user's
+window as the "speaker".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from echo_ihg.eval import metrics as M
+
+log = logging.getLogger(__name__)
+
+SEGMENTS = ("all", "speaking", "listening", "overlap")
+
+
+@dataclass
+class EvalItem:
+    """One test input, avatar side. gt (T, D) motion codes; preds (K, T, D) K generations; user (T, D)
+    the user's motion codes (same codec); avatar_mel (4T, 80) the avatar's log-mel; avatar_vad,
+    user_vad (T,) speech probabilities."""
+
+    name: str
+    gt: np.ndarray
+    preds: np.ndarray
+    user: np.ndarray
+    avatar_mel: np.ndarray
+    avatar_vad: np.ndarray
+    user_vad: np.ndarray
+
+    def __post_init__(self) -> None:
+        t = len(self.gt)
+        if self.preds.ndim != 3 or self.preds.shape[1:] != self.gt.shape:
+            raise ValueError(f"{self.name}: preds must be (K, {t}, {self.gt.shape[1]}), got {self.preds.shape}")
+        if self.user.shape != self.gt.shape:
+            raise ValueError(f"{self.name}: user motion {self.user.shape} != gt {self.gt.shape}")
+        if len(self.avatar_vad) != t or len(self.user_vad) != t or len(self.avatar_mel) != 4 * t:
+            raise ValueError(f"{self.name}: VAD/mel lengths do not match T={t}")
+
+
+def _groups(layout: Mapping[str, slice]) -> dict[str, np.ndarray]:
+    g = M.group_indices(layout)
+    return {"expression": g["expression"], "lips_jaw": g["lips_jaw"], "pose": g["pose"]}
+
+
+def _frame_metrics(gt: np.ndarray, preds: np.ndarray, user: np.ndarray, groups: Mapping[str, np.ndarray],
+                   seed: int) -> dict[str, float]:
+    """gt, user (F, D), preds (K, F, D) of the selected frames -> rPCC/SID/Var/FD/P-FD/L2 per group."""
+    out: dict[str, float] = {}
+    for name, ix in groups.items():
+        g, u, p = gt[:, ix], user[:, ix], preds[..., ix]
+        out[f"rPCC_{name}"] = float(np.mean([M.rpcc(g, pk, u) for pk in p]))
+        out[f"Var_{name}"] = float(np.mean([M.variance(pk) for pk in p]))
+        out[f"Var_{name}_gt"] = M.variance(g)
+        out[f"FD_{name}"] = float(np.mean([M.fd(pk, g) for pk in p]))
+        out[f"PFD_{name}"] = float(np.mean([M.pfd(pk, g, u) for pk in p]))
+        out[f"L2_{name}"] = float(np.mean([M.l2(pk, g) for pk in p]))
+        if name in ("expression", "pose"):
+            k = M.SID_K_EXPRESSION if name == "expression" else M.SID_K_POSE
+            km = M.fit_clusters(g, k, seed)
+            out[f"SID_{name}"] = float(np.mean([M.sid(pk, g, k, clusters=km) for pk in p]))
+            out[f"SID_{name}_gt"] = M.sid(g, g, k, clusters=km)
+    return out
+
+
+def _sync(items, masks, layout, expert, max_offset: int) -> dict[str, float]:
+    from echo_ihg.eval.sync_expert import embed_sequence
+
+    lips = layout["lips_jaw"]
+    rows = {"gt": [], "pred": []}
+    for it, m in zip(items, masks):
+        m = m & (np.asarray(it.avatar_vad) >= 0.5)
+        if m.sum() < 2 * max_offset + 1:
+            continue
+        v, a = embed_sequence(expert, it.avatar_mel, it.gt[:, lips])
+        rows["gt"].append(M.sync_scores(v, a, max_offset, m))
+        for p in it.preds:
+            v, a = embed_sequence(expert, it.avatar_mel, p[:, lips])
+            rows["pred"].append(M.sync_scores(v, a, max_offset, m))
+    out: dict[str, float] = {}
+    for who, rs in rows.items():
+        if not rs:
+            continue
+        suffix = "" if who == "pred" else "_gt"
+        out[f"LSE-D{suffix}"] = float(np.mean([r["lse_d"] for r in rs]))
+        out[f"LSE-C{suffix}"] = float(np.mean([r["lse_c"] for r in rs]))
+        out[f"LSE-D0{suffix}"] = float(np.mean([r["d_zero"] for r in rs]))
+        out[f"sync_offset_abs{suffix}"] = float(np.mean([abs(r["offset"]) for r in rs]))
+    return out
+
+
+def _react(items, groups, window: int, max_lag: int) -> dict[str, float]:
+    """REACT metrics on non-overlapping `window`-frame windows of the expression + pose features."""
+    ix = np.concatenate([groups["expression"], groups["pose"]])
+    preds, refs, spk = [], [], []
+    for it in items:
+        for s in range(0, len(it.gt) - window + 1, window):
+            preds.append(it.preds[:, s:s + window][..., ix])
+            refs.append(it.gt[s:s + window][:, ix])
+            spk.append(it.user[s:s + window][:, ix])
+    if len(preds) < 2:
+        log.warning("REACT metrics skipped: fewer than 2 windows of %d frames", window)
+        return {}
+    p, r, u = np.stack(preds), np.stack(refs), np.stack(spk)
+    return {"FRCorr": M.frcorr(p, r), "FRDist": M.frdist(p, r), "FRDiv": M.frdiv(p), "FRDvs": M.frdvs(p),
+            "FRVar": M.frvar(p), "FRSyn": M.frsyn(p, u, max_lag), "FRSyn_gt": M.frsyn(r[:, None], u, max_lag),
+            "react_windows": float(len(p))}
+
+
+def evaluate_items(items: list[EvalItem], layout: Mapping[str, slice], expert=None, seed: int = 0,
+                   react_window: int = 250, max_lag: int = 50, max_offset: int = 15,
+                   min_frames: int = 50) -> dict[str, dict[str, float]]:
+    """{segment: {metric: value}} for segments in SEGMENTS, plus {"all": REACT metrics}. A segment
+    with fewer than min_frames frames is reported as {"frames": n} only. expert=None: no lip sync."""
+    if not items:
+        raise ValueError("evaluate_items: no items")
+    groups = _groups(layout)
+    seg_masks = [M.segment_masks(it.avatar_vad, it.user_vad) for it in items]
+    out: dict[str, dict[str, float]] = {}
+    for seg in SEGMENTS:
+        masks = [np.ones(len(it.gt), bool) if seg == "all" else sm[seg] for it, sm in zip(items, seg_masks)]
+        n = int(sum(m.sum() for m in masks))
+        res: dict[str, float] = {"frames": float(n)}
+        if n >= min_frames:
+            gt = np.concatenate([it.gt[m] for it, m in zip(items, masks)])
+            user = np.concatenate([it.user[m] for it, m in zip(items, masks)])
+            preds = np.concatenate([it.preds[:, m] for it, m in zip(items, masks)], axis=1)
+            res.update(_frame_metrics(gt, preds, user, groups, seed))
+            if expert is not None and seg in ("all", "speaking", "overlap"):
+                res.update(_sync(items, masks, layout, expert, max_offset))
+        out[seg] = res
+    out["all"].update(_react(items, groups, react_window, max_lag))
+    return out
