@@ -79,3 +79,16 @@ def make_clip(tmp_path, astronaut) -> Callable[..., tuple[Path, np.ndarray]]:
         return path, mats
 
     return make
+
+
+def placed(astronaut: np.ndarray, scale: float, width: int, height: int, cx: float, cy: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """The whole astronaut image scaled by `scale`, centred at (cx, cy) on a grey width×height canvas.
+    -> (frame, affine (2, 3) from astronaut pixels to frame pixels)."""
+    img = cv2.resize(astronaut, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    canvas = np.full((height, width, 3), BLANK, np.uint8)
+    h, w = img.shape[:2]
+    x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
+    xa, ya, xb, yb = max(0, x0), max(0, y0), min(width, x0 + w), min(height, y0 + h)
+    canvas[ya:yb, xa:xb] = img[ya - y0:yb - y0, xa - x0:xb - x0]
+    return canvas, np.array([[scale, 0, x0], [0, scale, y0]], np.float64)
