@@ -120,3 +120,25 @@ def test_constructor_args_roundtrip_and_sizes(layout, centres):
     clone = type(small).from_args(small.constructor_args())
     assert clone.layout == small.layout and clone.cfg == small.cfg
     assert sum(p.numel() for p in clone.parameters()) == n_small
+
+
+def test_checkpoint_roundtrip_and_errors(layout, centres, tiny_cfg, tmp_path):
+    from echo_ihg.errors import InputError
+    from echo_ihg.model.checkpoint import load_model, save_model
+
+    model = build(layout, centres, tiny_cfg)
+    randomise(model)
+    dest = tmp_path / "m.safetensors"
+    save_model(dest, model, meta={"stage": 1, "step": 10})
+    loaded, meta = load_model(dest)
+    assert meta == {"stage": 1, "step": 10} and loaded.cfg == tiny_cfg
+    x, t, cond = _inputs(tiny_cfg, model)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, t, cond), model(x, t, cond))
+    (tmp_path / "m.json").unlink()                                   # the embedded copy suffices
+    assert load_model(dest)[1]["step"] == 10
+    with pytest.raises(InputError, match="not found"):
+        load_model(tmp_path / "nope.safetensors")
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="bad.safetensors"):
+        load_model(tmp_path / "bad.safetensors")
