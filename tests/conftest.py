@@ -29,3 +29,13 @@ def lfw_faces() -> list[np.ndarray]:
     faces = data.lfw_subset()[:100]
     return [cv2.resize(np.repeat((f * 255).round().astype(np.uint8)[:, :, None], 3, 2), (200, 200),
                        interpolation=cv2.INTER_CUBIC) for f in faces]
+
+
+@pytest.fixture(scope="session")
+def tiny_synth_corpus(tmp_path_factory):
+    """4 synthetic dyadic sessions of 20 s, all in the train split (echo_ihg.synth; about 5 s to build)."""
+    from echo_ihg.synth.generate import SynthConfig, generate_corpus
+
+    root = tmp_path_factory.mktemp("tiny_synth_corpus")
+    generate_corpus(root, SynthConfig(sessions=4, seconds=20.0, seed=3, workers=2))
+    return root
