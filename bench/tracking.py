@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 
 def moving_clip(n: int, size: int) -> list[np.ndarray]:
-    """The astronaut drifting, zooming and turning slightly (face ≈ 40 % of the frame width, like a webcam)."""
+    """The astronaut drifting, zooming and turning slightly (face ≈ 40 % of the frame width: a webcam)."""
     from skimage import data
 
     img = data.astronaut()
@@ -43,9 +43,10 @@ def moving_clip(n: int, size: int) -> list[np.ndarray]:
     for k in range(n):
         s = (size / 512) * 1.6 * (1.0 + 0.08 * np.sin(k / 9.0))
         m = cv2.getRotationMatrix2D((220.0, 140.0), 4.0 * np.sin(k / 11.0), s)
-        m[:, 2] += np.array([size / 2 + 0.05 * size * np.sin(k / 6.0), size / 2 + 0.03 * size * np.cos(k / 8.0)]) \
-            - np.array([220.0, 140.0])
-        frames.append(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE))
+        drift = np.array([0.05 * np.sin(k / 6.0), 0.03 * np.cos(k / 8.0)]) * size
+        m[:, 2] += size / 2 + drift - np.array([220.0, 140.0])
+        frames.append(cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_AREA,
+                                     borderMode=cv2.BORDER_REPLICATE))
     return frames
 
 

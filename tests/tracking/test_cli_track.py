@@ -36,7 +36,8 @@ def test_track_video_writes_arrays_and_report(make_clip, tmp_path, capsys):
     assert (report["width"], report["height"], report["n_frames"], report["n_valid"]) == (256, 256, 40, 28)
     assert report["gaps"] == [{"start": 10, "end": 22, "start_s": 0.4, "end_s": 0.88, "interpolated": False}]
     assert report["config"]["max_gap"] == 5
-    assert sorted(p.name for p in out.iterdir()) == ["landmarks.npy", "track.json", "valid.npy"]  # no temp files
+    # no temporary files left
+    assert sorted(p.name for p in out.iterdir()) == ["landmarks.npy", "track.json", "valid.npy"]
 
     # --max-gap really changes the result: the same 12-frame gap is now interpolated
     code, err = _run(capsys, str(path), "-o", str(out), "--max-gap", "12")

@@ -63,4 +63,5 @@ def test_max_gap_zero_masks_everything():
 def test_gap_reporting():
     gaps = [Gap(15, 35, False), Gap(50, 52, True)]
     assert format_time_ranges(gaps, 25) == "0.60–1.40 s, 2.00–2.08 s"
-    assert gaps[0].to_dict(25) == {"start": 15, "end": 35, "start_s": 0.6, "end_s": 1.4, "interpolated": False}
+    assert gaps[0].to_dict(25) == {"start": 15, "end": 35, "start_s": 0.6, "end_s": 1.4,
+                                   "interpolated": False}

@@ -57,8 +57,8 @@ def test_small_face_in_wide_video_is_tracked_in_a_crop(astronaut, astronaut_land
         track_frames(frames[:5], progress=False, config=TrackerConfig(search_every=0))
     res = track_frames(frames, progress=False)
     errs = [_error_px(res.landmarks[k], astronaut_landmarks, a, 1280, 720) for k, (_, a) in enumerate(shots)]
-    print(f"\nsmall moving face in 1280×720 video: {res.valid.sum()}/30 valid, mean error {np.mean(errs):.2f} px, "
-          f"max {np.max(errs):.2f} px")
+    print(f"\nsmall moving face in 1280×720 video: {res.valid.sum()}/30 valid, "
+          f"mean error {np.mean(errs):.2f} px, max {np.max(errs):.2f} px")
     assert res.valid.all() and np.mean(errs) < 1.5 and np.max(errs) < 3.0
     with FaceTracker() as tracker:
         for f in frames[:3]:

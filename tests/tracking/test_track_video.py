@@ -1,4 +1,4 @@
-"""Video tracking: motion followed, short gaps interpolated, long gaps masked, one face followed, bad files."""
+"""Video tracking: motion followed, short gaps filled, long gaps masked, one face followed, bad files."""
 
 from __future__ import annotations
 

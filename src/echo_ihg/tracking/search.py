@@ -50,7 +50,8 @@ def cut_square(rgb: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
     return cv2.copyMakeBorder(inner, ya - y0, y0 + side - yb, xa - x0, x0 + side - xb, cv2.BORDER_REPLICATE)
 
 
-def square_to_frame(landmarks: np.ndarray, x0: int, y0: int, side: int, width: int, height: int) -> np.ndarray:
+def square_to_frame(landmarks: np.ndarray, x0: int, y0: int, side: int, width: int,
+                    height: int) -> np.ndarray:
     """Landmarks normalised in a square crop -> normalised in the frame (z keeps the scale of x)."""
     out = landmarks.copy()
     out[:, 0] = (landmarks[:, 0] * side + x0) / width

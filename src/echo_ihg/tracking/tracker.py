@@ -35,7 +35,7 @@ class TrackerConfig:
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     min_image_size: int = 128                # px; a shorter side below this is upscaled to it
-    image_pad_retry: float = 0.25            # static mode: retry a missed face with this much padding (0: off)
+    image_pad_retry: float = 0.25            # static mode: retry a missed face this much padded (0: off)
     match_radius: float = 1.0                # face widths; a face further away is another person
     reacquire_after: int = 25                # frames without the followed face before the nearest is accepted
     reacquire_size_ratio: float = 2.0        # ... if its size is within this factor of the followed face
@@ -155,6 +155,9 @@ class FaceTracker:
     second graph that tracks a single face is used once the followed face has been the only one in view
     for `fast_path_after` frames; as soon as that graph reports a face that is not the followed one, the
     same frame goes through the multi-face graph again, and tracking stays there until one face is left.
+
+    Small faces: when no face is seen, square tiles are searched (`search_every`); a face found so is
+    tracked by the single-face graph in a square crop that follows it, until lost for `max_gap` frames.
     """
 
     def __init__(self, config: TrackerConfig | None = None, static_image_mode: bool = False):
@@ -167,7 +170,7 @@ class FaceTracker:
         self._searcher = None     # video mode: a static-image graph for tiled searches, made when needed
         self._on_single = False   # the single-face graph is in use on whole frames
         self._alone = 0           # consecutive frames where the followed face was the only one seen
-        self._crop: tuple[int, int, int] | None = None  # (x0, y0, side): tracking in a square around the face
+        self._crop: tuple[int, int, int] | None = None  # (x0, y0, side): tracking in a square around a face
         self._crop_misses = 0
         self._since_search = cfg.search_every  # frames since the last tiled search
         self._target: _Box | None = None
@@ -178,7 +181,8 @@ class FaceTracker:
 
         with _quiet_native_logs():
             mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=self.static_image_mode if static is None else static, max_num_faces=max_faces,
+                static_image_mode=self.static_image_mode if static is None else static,
+                max_num_faces=max_faces,
                 refine_landmarks=True,  # the 10 iris points: gaze
                 min_detection_confidence=self.config.min_detection_confidence,
                 min_tracking_confidence=self.config.min_tracking_confidence)
@@ -270,7 +274,7 @@ class FaceTracker:
             out.append(f)
         return out
 
-    # -- small faces in large frames (see echo_ihg.tracking.search) -------------------------------------------
+    # -- small faces in large frames (see echo_ihg.tracking.search) ------------------------------------
     def _search_due(self) -> bool:
         if self.config.search_every == 0:
             return False
@@ -300,7 +304,8 @@ class FaceTracker:
     def _enter_crop(self, face: np.ndarray, w: int, h: int) -> None:
         """Track from now on in a square that follows this face (a single-face graph, restarted)."""
         b = _face_box(face, w, h)
-        self._crop, self._crop_misses, self._on_single, self._alone = crop_around(b.cx, b.cy, b.size), 0, False, 0
+        self._crop, self._crop_misses = crop_around(b.cx, b.cy, b.size), 0
+        self._on_single, self._alone = False, 0
         if self._single is None:
             self._single = self._new_mesh(1)
         else:
