@@ -17,7 +17,9 @@ with zeros exactly as the offline function does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -77,6 +79,27 @@ def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: i
     return weights.astype(np.float32)
 
 
+@contextlib.contextmanager
+def single_thread(enabled: bool = True) -> Iterator[None]:
+    """Run torch on one thread inside the block; the audio front end always does.
+
+    Its ops are small (a 257 × 80 matmul, convolutions over 4 STFT frames), so splitting them over threads
+    costs more than it saves, and when other processes keep the cores busy each parallel op waits for a
+    descheduled thread. Measured on the loaded 2-core machine (bench/audio.py, 60 s of speech): log-mel
+    28 ms on one thread vs 384 ms on two, VAD 95 vs 1388 ms, streaming VAD 3 vs 60 ms per 40 ms chunk.
+    torch's thread count is process-wide, so it is restored on exit.
+    """
+    n = torch.get_num_threads()
+    if not enabled or n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 @functools.lru_cache(maxsize=1)
 def _torch_constants() -> tuple[torch.Tensor, torch.Tensor]:
     window = torch.hann_window(MEL_WIN, periodic=True, dtype=torch.float32)
@@ -113,7 +136,7 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(audio[: max(0, need - PAD_LEFT)])
     padded = torch.nn.functional.pad(x, (PAD_LEFT, max(0, need - PAD_LEFT - len(x))))
     out = np.empty((n_frames, N_MELS), np.float32)
-    with torch.no_grad():
+    with torch.no_grad(), single_thread():
         # blocks of frames bound the complex spectrogram's memory on long recordings (~25 MB per block)
         for j in range(0, n_frames, _BLOCK_FRAMES):
             k = min(_BLOCK_FRAMES, n_frames - j)
@@ -161,7 +184,7 @@ class MelStreamer:
     def _emit(self, k: int) -> np.ndarray:
         if k <= 0:
             return np.zeros((0, N_MELS), np.float32)
-        with torch.no_grad():
+        with torch.no_grad(), single_thread():
             out = _mel_from_padded(torch.from_numpy(self._buf), MELS_PER_FRAME * k)
         self._buf = self._buf[SAMPLES_PER_FRAME * k:]
         self._t += k

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from echo_ihg.audio.features import frames_for_audio
+from echo_ihg.audio.features import frames_for_audio, single_thread
 from echo_ihg.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.errors import EchoError
 
@@ -147,7 +147,7 @@ class _SileroStream(_WindowModel):
         # window k = [64 context | 512 samples] starting at 512 k in the buffer (overlapping views)
         windows = x[: SILERO_CONTEXT + n * SILERO_WINDOW].unfold(0, SILERO_CONTEXT + SILERO_WINDOW, SILERO_WINDOW)
         out = []
-        with torch.no_grad():
+        with torch.no_grad(), single_thread():
             for s in range(0, n, _BLOCK):
                 p, self.state = self.net(windows[s:s + _BLOCK], self.state)
                 out.append(p.numpy())
