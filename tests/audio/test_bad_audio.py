@@ -159,3 +159,18 @@ def test_video_without_audio_names_the_file(tmp_path):
     with pytest.raises(InputError, match="no audio") as err:
         load_audio(path)
     assert err.value.path == path
+
+
+@pytest.mark.parametrize("bad,problem", [
+    (np.array([0.0, np.nan] * 800, np.float32), "NaN"),
+    (np.zeros((1600, 2), np.float32), "mono"),
+    (np.zeros(1600, np.int16), "float"),
+])
+def test_bad_arrays_are_input_errors(bad, problem):
+    from echo_ihg.audio.features import MelStreamer
+    from echo_ihg.audio.vad import VadStreamer
+
+    for fn in (log_mel, speech_probability, MelStreamer().push, VadStreamer().push):
+        with pytest.raises(InputError, match=problem):
+            fn(bad)
+    assert log_mel(np.zeros((1280, 1), np.float32)).shape == (8, 80)  # a single-channel column is fine

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from echo_ihg.constants import MEL_HOP, MEL_WIN, MELS_PER_FRAME, N_FFT, N_MELS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from echo_ihg.errors import InputError
 
 VERSION = "logmel-v1-slaney80-hop160-win400-fft512-ln1e-5-centred"
 
@@ -38,6 +39,22 @@ _BLOCK_FRAMES = 12_000  # 2 minutes of mel frames per torch.stft call
 def frames_for_audio(n_samples: int) -> int:
     """Number of whole 25 fps video frames in `n_samples` samples of 16 kHz audio (a partial frame is dropped)."""
     return int(n_samples) // SAMPLES_PER_FRAME
+
+
+def check_audio(audio: np.ndarray) -> np.ndarray:
+    """Mono float audio (N,) as float32; (N, 1) is accepted. Raises InputError for other shapes or NaN/inf."""
+    audio = np.asarray(audio)
+    if audio.ndim == 2 and 1 in audio.shape:
+        audio = audio.reshape(-1)
+    if audio.ndim != 1:
+        raise InputError(None, f"audio must be mono (N,) samples, got shape {audio.shape} "
+                               "(decode files with echo_ihg.io.media.load_audio, which downmixes)")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise InputError(None, f"audio must be float samples in [-1, 1], got dtype {audio.dtype}")
+    audio = audio.astype(np.float32, copy=False)
+    if not np.isfinite(audio).all():
+        raise InputError(None, "audio contains NaN or infinite samples")
+    return audio
 
 
 def hz_to_mel(freq: np.ndarray | float) -> np.ndarray:
@@ -130,7 +147,7 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
 
     Rows 4t .. 4t+3 belong to video frame t (see the module docstring for the exact sample spans).
     """
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    audio = check_audio(audio)
     n_frames = MELS_PER_FRAME * frames_for_audio(len(audio))
     need = MEL_HOP * (n_frames - 1) + MEL_WIN  # padded samples used by the last frame
     x = torch.from_numpy(audio[: max(0, need - PAD_LEFT)])
@@ -164,7 +181,7 @@ class MelStreamer:
         return self._t
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
-        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        chunk = check_audio(chunk)
         self._buf = np.concatenate([self._buf, chunk])
         self._n_in += len(chunk)
         # frame t needs padded samples up to 640 t + 880 relative to the stream start

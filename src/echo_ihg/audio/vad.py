@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from echo_ihg.audio.features import frames_for_audio, single_thread
+from echo_ihg.audio.features import check_audio, frames_for_audio, single_thread
 from echo_ihg.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.errors import EchoError
 
@@ -238,7 +238,7 @@ class VadStreamer:
         return out
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
-        chunk = np.asarray(chunk, np.float32).reshape(-1)
+        chunk = check_audio(chunk)
         self._n_in += len(chunk)
         self._add(self.model.push(chunk))
         return self._emit(min(frames_for_audio(self._n_in),
@@ -254,7 +254,7 @@ class VadStreamer:
 
 def speech_probability(audio: np.ndarray, backend: str = "silero", mode: int = 2) -> np.ndarray:
     """Speech probability per 25 fps frame of 16 kHz mono audio (N,) -> (T,) float32, T = floor(N / 640)."""
-    audio = np.asarray(audio, np.float32).reshape(-1)
+    audio = check_audio(audio)
     T = frames_for_audio(len(audio))
     s = VadStreamer(backend, mode)
     # windows past frame T are never needed: feed only what the last frame's windows can touch

@@ -29,7 +29,6 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from echo_ihg.audio.features import frames_for_audio
 from echo_ihg.constants import FPS, N_LANDMARKS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.data.transcript import read_transcript, write_transcript
 from echo_ihg.errors import InputError
@@ -127,7 +126,7 @@ def _fit_audio(audio: np.ndarray, T: int, path: Path) -> np.ndarray:
     want = T * SAMPLES_PER_FRAME
     if abs(len(audio) - want) > AUDIO_SLACK_SAMPLES:
         raise InputError(path, f"audio has {len(audio)} samples ({len(audio) / SAMPLE_RATE:.3f} s, "
-                               f"{frames_for_audio(len(audio))} frames) but the session has T = {T} frames "
+                               f"{len(audio) // SAMPLES_PER_FRAME} frames) but the session has T = {T} frames "
                                f"({want} samples); at most one frame of difference is allowed")
     if not np.isfinite(audio).all():
         raise InputError(path, "audio contains NaN/inf samples")
