@@ -81,3 +81,34 @@ def test_embeddings_are_unit_vectors(trained):
     v, a = se.embed_sequence(model, test[0].mel, test[0].lips)
     assert v.shape == a.shape == (300, 16)
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+
+
+def test_the_bundled_expert_loads_and_fits_the_bundled_codec():
+    from echo_ihg.motion.codec import default_codec
+
+    model = se.default_sync_expert()
+    layout = default_codec().layout["lips_jaw"]
+    assert model.config.lip_dims == layout.stop - layout.start
+    # its recorded held-out validation: ground truth clearly better than shifted / mismatched
+    import json
+    from echo_ihg.motion.canonical import asset_path
+
+    v = json.loads(asset_path("sync_expert.json").read_text())["info"]["validation"]
+    assert v["gt"]["offset_hits"] == 1.0 and v["gt"]["d_zero"] < v["shifted"]["d_zero"]
+
+
+@pytest.mark.slow
+def test_the_bundled_expert_on_a_fresh_synthetic_corpus(tmp_path):
+    """Generates 5 new synthetic sessions (another seed than the expert's training corpus) and checks
+    the bundled expert separates aligned, shifted and mismatched lips on them."""
+    generate = pytest.importorskip("echo_ihg.synth.generate")
+    from echo_ihg.eval.sync_train import load_clips
+    from echo_ihg.motion.codec import default_codec
+
+    generate.generate_corpus(tmp_path, generate.SynthConfig(sessions=5, seconds=30, seed=123, test_every=1))
+    clips = load_clips(tmp_path, "test", default_codec())
+    v = validate_sync_expert(se.default_sync_expert(), clips)
+    assert v["gt"]["offset_hits"] >= 0.8 and v["shifted"]["offset_hits"] >= 0.8
+    assert v["gt"]["d_zero"] < v["shifted"]["d_zero"] - 0.3
+    assert v["gt"]["lse_d"] < v["mismatched"]["lse_d"] - 0.3
+    assert v["gt"]["lse_c"] > v["mismatched"]["lse_c"] + 0.3

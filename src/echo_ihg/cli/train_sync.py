@@ -37,7 +37,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from echo_ihg.eval.sync_train import SyncTrainConfig, load_clips, train_sync_expert, validate_sync_expert
+    from echo_ihg.eval.sync_train import (SyncTrainConfig, corpus_info, load_clips, train_sync_expert,
+                                          validate_sync_expert)
     from echo_ihg.motion.codec import MotionCodec, default_codec
 
     overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     model, info = train_sync_expert(train, cfg)
     info["validation"] = {"split": val_split, **validate_sync_expert(model, val)}
     info["data"] = str(root.resolve())
+    info["corpus"] = corpus_info(root)
     model.save(out, info)
     dump_config(cfg, out.with_suffix(".config.json"))
     v = info["validation"]

@@ -107,6 +107,19 @@ def codec_fingerprint(codec) -> str:
     return h.hexdigest()
 
 
+def corpus_info(root: str | Path) -> dict:
+    """What a corpus says about itself (manifest.json of `echo-ihg synth`: generator version and config),
+    kept with a trained expert so that it can be reproduced; {} when there is no manifest."""
+    import json
+
+    path = Path(root) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: manifest[k] for k in ("synth_version", "config") if k in manifest}
+
+
 def load_clips(root: str | Path, split: str, codec, speech_threshold: float = 0.5) -> list[SyncClip]:
     """All participants of `root/split` with their own speech, as SyncClips (lips = codec lips_jaw)."""
     from echo_ihg.data.derived import session_mel
