@@ -38,6 +38,7 @@ class RenderConfig:
     min_face_size: int = 48          # px (in the output); smaller faces cannot be animated convincingly
     mouth_interior: bool = True      # synthesise cavity, teeth and tongue when the lips part
     eyelids: bool = True             # inpainted lid skin and a lash line over closing eyes
+    irises: bool = True              # irises as rigid patches that follow gaze (else warped with the eye)
     z_order: bool = True             # painter's order of face triangles by depth (occlusion on head turns)
     half_res_maps_from: int = 384    # px; outputs this large or larger compute warp maps at half resolution
 

@@ -33,11 +33,12 @@ def _norm(px: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _axes(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Face 'right' (image x-ish) and 'down' unit vectors in 2D, face height and width in px."""
+    """The face's 'right' (towards image right for an upright face) and 'down' unit vectors in 2D, face
+    height and width in px."""
     down = p[topo.CHIN, :2] - p[topo.FOREHEAD_TOP, :2]
     fh = float(np.linalg.norm(down))
     down /= fh
-    right = np.array([-down[1], down[0]])
+    right = np.array([down[1], -down[0]])
     face = p[:topo.N_FACE_POINTS, :2]
     fw = float(np.ptp(face @ right))
     return right, down, fh, fw
@@ -134,7 +135,8 @@ def raise_brows(landmarks: np.ndarray, amount: float, size: tuple[int, int]) -> 
 
 
 def look(landmarks: np.ndarray, dx: float, dy: float, size: tuple[int, int]) -> np.ndarray:
-    """Move both irises by (dx, dy) eye widths along the face's axes (gaze)."""
+    """Move both irises by (dx, dy) eye widths along the face's axes (gaze): dx > 0 towards image right,
+    dy > 0 down, for an upright face."""
     p = _px(landmarks, size)
     right, down, fh, fw = _axes(p)
     for iris, (c0, c1) in ((topo.LEFT_IRIS, EYE_CORNERS["left"]), (topo.RIGHT_IRIS, EYE_CORNERS["right"])):

@@ -35,7 +35,7 @@ def eye_gap(landmarks_px: np.ndarray, side: str) -> float:
     return float(np.linalg.norm(landmarks_px[up, :2] - landmarks_px[lo, :2], axis=1).mean())
 
 
-def _eye_polygon(px: np.ndarray, side: str, lift: float, drop: float) -> np.ndarray:
+def eye_polygon(px: np.ndarray, side: str, lift: float, drop: float) -> np.ndarray:
     """Eye outline with the upper lid raised by `lift` px and the lower lid lowered by `drop` px."""
     c_out, c_in = EYE_CORNERS[side]
     up, lo = px[UPPER_LID[side], :2].copy(), px[LOWER_LID[side], :2].copy()
@@ -62,10 +62,10 @@ def build_eyelids(image: np.ndarray, landmarks_px: np.ndarray) -> Eyelids:
         gaps[side] = gap
         c_out, c_in = EYE_CORNERS[side]
         eye_w = float(np.linalg.norm(landmarks_px[c_out, :2] - landmarks_px[c_in, :2]))
-        poly = _eye_polygon(landmarks_px, side, lift=0.7 * gap + 0.05 * eye_w, drop=0.15 * gap + 0.02 * eye_w)
+        poly = eye_polygon(landmarks_px, side, lift=0.5 * gap + 0.04 * eye_w, drop=0.15 * gap + 0.02 * eye_w)
         cv2.fillPoly(mask, [np.round(poly * (1 << _SHIFT)).astype(np.int32)], 255, cv2.LINE_8, _SHIFT)
         eye = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(eye, [np.round(_eye_polygon(landmarks_px, side, 0.0, 0.0)).astype(np.int32)], 1)
+        cv2.fillPoly(eye, [np.round(eye_polygon(landmarks_px, side, 0.0, 0.0)).astype(np.int32)], 1)
         pix = image[eye.astype(bool)]
         if len(pix):
             lashes.append(np.percentile(pix, 15, axis=0))

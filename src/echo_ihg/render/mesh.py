@@ -3,10 +3,11 @@ of rings around the head plus the image border so that a moving head drags hair,
 without tearing the background. Built once per portrait (pure setup); `target_vertices` is per frame.
 
 Vertex layout (N, 2) in output pixels:
-    0..477            the tracker's landmarks (468 face points + 10 iris points; the iris contour points
-                      are unused, the iris centres anchor the eye fans so the iris follows gaze)
-    478               the mouth centre (mean of the inner lip contour), anchor of the mouth fan
-    479..479+E-1      ring points around the face oval; each follows the displacement of nearby oval
+    0..477            the tracker's landmarks (468 face points + 10 iris points, unused by the mesh: the
+                      iris is pasted as a rigid patch, see `iris`)
+    478, 479, 480     hole centres: the mean of the inner lip contour, of the left and of the right eye
+                      contour; anchors of the fans that fill the mouth and eye holes
+    481..481+E-1      ring points around the face oval; each follows the displacement of nearby oval
                       points with a weight falling off with distance from the face (hair 1, far ring 0.3)
     rest              image border points, fixed
 """
@@ -22,10 +23,12 @@ import numpy as np
 from scipy.spatial import Delaunay
 
 from echo_ihg.constants import N_LANDMARKS
-from echo_ihg.motion.topology import (LEFT_IRIS, RIGHT_IRIS, landmark_sets, ordered_loop,
-                                      tesselation_triangles)
+from echo_ihg.motion.topology import landmark_sets, ordered_loop, tesselation_triangles
 
-MOUTH_CENTRE = N_LANDMARKS  # vertex index of the synthetic mouth-centre vertex
+# synthetic hole-centre vertices, in this order after the landmarks
+HOLES = ("mouth", "left_eye", "right_eye")
+MOUTH_CENTRE, LEFT_EYE_CENTRE, RIGHT_EYE_CENTRE = N_LANDMARKS, N_LANDMARKS + 1, N_LANDMARKS + 2
+FIRST_RING = N_LANDMARKS + len(HOLES)
 # (ring scale about the face centre, weight of the oval's displacement). Weights < 1 let the background
 # absorb the motion gradually; the last ring (weight 0) and the border never move, which confines the
 # deformation to the head's surroundings instead of bending the whole picture.
@@ -90,14 +93,23 @@ def _walk(edges: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def hole_triangles() -> np.ndarray:
-    """Fans that fill the eye and mouth holes: eyes around the iris centre (so the iris texture follows
-    gaze), the mouth around the mouth-centre vertex. (48, 3)."""
+def hole_loops() -> dict[str, np.ndarray]:
+    """Boundary loop indices of each hole: mouth (inner lips, 20), left_eye, right_eye (16 each)."""
     b = boundary_edges()
-    fans = [np.column_stack([np.full(len(b[name]), centre), b[name]])
-            for name, centre in (("left_eye", LEFT_IRIS[0]), ("right_eye", RIGHT_IRIS[0]),
-                                 ("mouth", MOUTH_CENTRE))]
+    return {name: np.unique(b[name]) for name in HOLES}
+
+
+@functools.cache
+def hole_triangles() -> np.ndarray:
+    """Fans that fill the mouth and eye holes around their centre vertices. (52, 3)."""
+    b = boundary_edges()
+    fans = [np.column_stack([np.full(len(b[name]), N_LANDMARKS + k), b[name]]) for k, name in enumerate(HOLES)]
     return np.concatenate(fans).astype(np.int64)
+
+
+def hole_centres(landmarks_px: np.ndarray) -> np.ndarray:
+    """Centres of the mouth, left-eye and right-eye holes. landmarks (478, ≥2) -> (3, 2)."""
+    return np.stack([landmarks_px[idx, :2].mean(axis=0) for idx in hole_loops().values()])
 
 
 @dataclass(frozen=True)
@@ -122,9 +134,9 @@ class WarpMesh:
         """Vertex positions for one frame: landmarks (478, 3) px -> (N, 2) float32."""
         dst = self.src.copy()
         dst[:N_LANDMARKS] = landmarks_px[:, :2]
-        dst[MOUTH_CENTRE] = landmarks_px[inner_lip_loop(), :2].mean(axis=0)
+        dst[N_LANDMARKS:FIRST_RING] = hole_centres(landmarks_px)
         e = self.n_rings
-        dst[N_LANDMARKS + 1:N_LANDMARKS + 1 + e] += self.ring_weights @ (landmarks_px[:, :2] - neutral_px[:, :2])
+        dst[FIRST_RING:FIRST_RING + e] += self.ring_weights @ (landmarks_px[:, :2] - neutral_px[:, :2])
         return dst
 
 
@@ -134,11 +146,10 @@ def build_mesh(landmarks_px: np.ndarray, width: int, height: int) -> WarpMesh:
     oval = ordered_loop("FACEMESH_FACE_OVAL")
     ring_pts, ring_w = _ring_points(pts, oval, width, height)
     border = _border_points(width, height)
-    mouth_c = pts[inner_lip_loop()].mean(axis=0, keepdims=True)
-    src = np.concatenate([pts, mouth_c, ring_pts, border]).astype(np.float32)
+    src = np.concatenate([pts, hole_centres(pts), ring_pts, border]).astype(np.float32)
     n_ring = len(ring_pts)
     # background: Delaunay over the oval, rings and border, minus what lies inside the face oval
-    bg_index = np.concatenate([oval, N_LANDMARKS + 1 + np.arange(n_ring + len(border))])
+    bg_index = np.concatenate([oval, FIRST_RING + np.arange(n_ring + len(border))])
     tri = Delaunay(src[bg_index].astype(np.float64)).simplices
     outer = bg_index[tri]
     centroids = src[outer].mean(axis=1)

@@ -4,10 +4,12 @@ Setup (once per portrait): load and check the portrait, track it, choose the out
 warp mesh (`mesh.build_mesh`), sample the mouth palette. Per frame: landmarks -> output pixels ->
 mesh vertices -> one remap (`warp.TriangleWarper`) -> mouth interior (`mouth.draw_mouth`).
 
-Eyes: the eye openings are fans around the iris centres, painted *under* the face skin. A blink moves
-the upper-lid vertices down, so the lid skin above the eye stretches over the opening and hides it; as
-the eye shuts, an inpainted lid texture and a lash line replace the stretched lashes (`eyes`). A gaze
-change moves the iris centre and with it the iris texture. Head turns: face triangles are painted
+Eyes: the eye openings are fans around the eye centres, painted *under* the face skin, warped from a
+copy of the portrait whose irises are inpainted with sclera; each iris is pasted back as a rigid patch
+at its target position, clipped to the target eye opening (`iris`), so gaze moves the iris without
+stretching the eye. A blink moves the upper-lid vertices down, so the lid skin above the eye stretches
+over the opening and hides it; as the eye shuts, an inpainted lid texture and a lash line replace the
+stretched lashes (`eyes`). Head turns: face triangles are painted
 far-to-near by the landmarks' depth, so the nose and near cheek cover the far side where the mesh folds.
 """
 
@@ -22,6 +24,7 @@ from echo_ihg.errors import InputError, NoFaceError
 from echo_ihg.render.base import (PortraitState, RenderConfig, Renderer, crop_image, load_portrait,
                                   output_frame, validate_motion)
 from echo_ihg.render.eyes import build_eyelids, draw_eyelids
+from echo_ihg.render.iris import build_irises, draw_irises
 from echo_ihg.render.mesh import WarpMesh, build_mesh
 from echo_ihg.render.mouth import draw_mouth, lip_gap, mouth_palette
 from echo_ihg.render.warp import TriangleWarper
@@ -60,7 +63,9 @@ class MeshWarpRenderer(Renderer):
         all_tris = np.concatenate([mesh.outer_tris, mesh.hole_tris, mesh.face_tris])
         sub = 2 if max(frame.out_w, frame.out_h) >= self.config.half_res_maps_from else 1
         warper = TriangleWarper(frame.out_w, frame.out_h, mesh.src, all_tris, subsample=sub)
+        warp_source, irises = build_irises(image, px) if self.config.irises else (image, {})
         data = {"mesh": mesh, "warper": warper, "palette": mouth_palette(image, px),
+                "warp_source": warp_source, "irises": irises,
                 "n_fixed": len(mesh.outer_tris) + len(mesh.hole_tris), "source_gap": lip_gap(px),
                 "eyelids": build_eyelids(image, px) if self.config.eyelids else None}
         return PortraitState(image=image, landmarks=landmarks.astype(np.float32), landmarks_px=px,
@@ -74,7 +79,9 @@ class MeshWarpRenderer(Renderer):
         mesh: WarpMesh = state.data["mesh"]
         dst = mesh.target_vertices(px, state.landmarks_px)
         order = self._draw_order(state, px)
-        out, map_x, map_y = state.data["warper"].warp(state.image, dst, order)
+        out, map_x, map_y = state.data["warper"].warp(state.data["warp_source"], dst, order)
+        if state.data["irises"]:
+            draw_irises(out, px, state.data["irises"])
         if self.config.eyelids and state.data["eyelids"] is not None:
             draw_eyelids(out, px, state.data["eyelids"], map_x, map_y)
         if self.config.mouth_interior:
