@@ -49,6 +49,21 @@ def test_round_trip(tmp_path):
     assert not list(tmp_path.glob("train/.*"))  # no temporary directories left behind
 
 
+def test_optional_video_is_copied(tmp_path):
+    from echo_ihg.io.media import write_mp4
+
+    s = _session(T=10)
+    write_mp4(tmp_path / "crop.mp4", (np.zeros((32, 32, 3), np.uint8) for _ in range(10)))
+    s.B.video = tmp_path / "crop.mp4"
+    d = write_session(tmp_path / "s", s)
+    r = read_session(d)
+    assert r.A.video is None and r.B.video == d / "B" / "video.mp4"
+    assert r.B.video.read_bytes() == (tmp_path / "crop.mp4").read_bytes()
+    s.A.video = tmp_path / "missing.mp4"
+    with pytest.raises(InputError, match="video not found"):
+        write_session(tmp_path / "s2", s)
+
+
 def test_float16_landmarks_upcast(tmp_path):
     d = write_session(tmp_path / "s", _session(dtype=np.float16))
     assert np.load(d / "A" / "landmarks.npy").dtype == np.float16
@@ -160,6 +175,8 @@ def test_list_sessions(tmp_path):
     for split, sid in [("train", "a"), ("train", "b"), ("test", "c")]:
         write_session(tmp_path / split / sid, _session(T=5))
     (tmp_path / "train" / "notes").mkdir()
+    (tmp_path / "train" / ".c.x1.tmp").mkdir()  # an interrupted atomic write is not a session
+    (tmp_path / "train" / ".c.x1.tmp" / "meta.json").write_text("{}")
     assert [p.name for p in list_sessions(tmp_path, "train")] == ["a", "b"]
     assert [p.name for p in list_sessions(tmp_path)] == ["c", "a", "b"]
     assert list_sessions(tmp_path / "test" / "c") == [tmp_path / "test" / "c"]

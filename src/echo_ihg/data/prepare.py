@@ -90,15 +90,15 @@ def track_recording(path: Path, cfg: PrepareConfig, crop: tuple[int, int, int, i
     """Track the face in `path` (optionally inside crop (x0, y0, x1, y1) px) and load its audio."""
     _check_source(path)
     info = video_info(path)  # names the file for non-media / audio-only inputs
+    if audio is None:  # decode first: a missing or broken track fails before the slow tracking
+        audio_source = audio_source or path
+        audio = _audio_track(audio_source)
     total = int(round(info.duration * FPS)) if info.duration > 0 else None
     frames: Iterator[np.ndarray] = iter_frames_at_fps(path, FPS)
     if crop is not None:
         x0, y0, x1, y1 = crop
         frames = (np.ascontiguousarray(f[y0:y1, x0:x1]) for f in frames)
     result = _track(frames, total, path, cfg)
-    if audio is None:
-        audio_source = audio_source or path
-        audio = _audio_track(audio_source)
     name = f"{path}" + (f" (crop x {crop[0]}..{crop[2]})" if crop else "")
     if audio_source is not None and audio_source != path:
         name += f" with audio {audio_source}"

@@ -281,11 +281,16 @@ def list_sessions(root: str | Path, split: str | None = None) -> list[Path]:
         base = root / split
         if not base.is_dir():
             raise InputError(base, f"split {split!r} not found")
-        return sorted(p.parent for p in base.glob("*/meta.json"))
+        return sorted(p.parent for p in base.glob("*/meta.json") if not _hidden(p, base))
     if (root / "meta.json").is_file():
         return [root]
     found = set(root.glob("*/meta.json")) | set(root.glob("*/*/meta.json"))
-    return sorted(p.parent for p in found)
+    return sorted(p.parent for p in found if not _hidden(p, root))
+
+
+def _hidden(meta_path: Path, base: Path) -> bool:
+    """Dot-folders are in-progress or interrupted atomic writes (".s001.xyz.tmp"), not sessions."""
+    return any(part.startswith(".") for part in meta_path.relative_to(base).parts)
 
 
 def iter_sessions(root: str | Path, split: str | None = None, mmap: bool = True) -> Iterator[Session]:
