@@ -1,0 +1,1 @@
+"""Two-stage training of the ECHO motion generator (config, losses, checkpoints, trainer)."""

@@ -1,0 +1,77 @@
+"""Training objective: the batch -> generator conditions, and the masked, region-weighted v-loss + velocity loss.
+
+The diffusion schedule (`model.diffusion`: cosine α/σ, v-prediction) stays in one place; this module draws
+nothing at random itself: the diffusion times, noise and condition-dropout mask come in from the trainer,
+which draws them per *global* batch row, so a sample gets the same noise whatever rank holds it (this is
+what makes 1-process and N-process training agree). The loss is normalised by the fixed number of
+entries (B · T · Dm), not by the number of valid frames, so that the mean over ranks equals the global mean.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from echo_ihg.model.diffusion import q_sample, x0_from_v
+from echo_ihg.model.echo import EchoModel
+from echo_ihg.model.generator import GenCond
+
+
+def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.Tensor | None) -> GenCond:
+    """Generator conditions of a batch (keys as `data.windows.WindowDataset` items), as the engine builds them:
+    LPE over the user history up to the chunk start (the last `short_window_frames` only for that baseline),
+    then the LCU with S_usr -> f_pu; c_emo when the model uses LAU."""
+    cfg = model.cfg
+    b = batch["target"].shape[0]
+    f_pu = None
+    if cfg.uses_user:
+        feat = None
+        if model.uses_perception:
+            ua, um = batch["user_audio"], batch["user_motion"]
+            if cfg.short_window_frames > 0:
+                ua, um = ua[:, -cfg.short_window_frames:], um[:, -cfg.short_window_frames:]
+            feats, _ = model.perceive(ua, um)
+            feat = feats[:, -1]
+        f_pu = model.user_context(feat, batch["s_usr"] if cfg.use_hbcu else None, b)
+    c_emo = batch["c_emo"] if cfg.uses_emotion else None
+    return GenCond(batch["prev"], batch["identity"], batch["avatar_audio"], f_pu, c_emo, drop)
+
+
+class Denoiser(nn.Module):
+    """One module whose forward runs conditions + generator, so DistributedDataParallel sees the whole step."""
+
+    def __init__(self, model: EchoModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, batch: Mapping[str, torch.Tensor],
+                drop: torch.Tensor | None) -> torch.Tensor:
+        return self.model(x_t, t, build_cond(self.model, batch, drop))
+
+
+def chunk_loss(net: nn.Module, batch: Mapping[str, torch.Tensor], t: torch.Tensor, noise: torch.Tensor,
+               drop: torch.Tensor | None, weights: torch.Tensor, velocity_weight: float
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """x0 = batch["target"] (B, T, Dm); t (B,); noise like x0; weights (Dm,) (normalised to mean 1 here).
+
+    v-loss on valid frames (batch["valid"] (B, T)) + velocity_weight · velocity loss on x̂0 over pairs of
+    valid frames. Returns the loss and its detached parts.
+    """
+    x0, mask = batch["target"], batch["valid"]
+    x_t, v = q_sample(x0, t, noise)
+    v_hat = net(x_t, t, batch, drop)
+    w = (weights / weights.mean()).to(x0)
+    n = x0.numel()
+    loss_v = ((v_hat - v) ** 2 * w * mask[..., None]).sum() / n
+    parts = {"v": loss_v.detach()}
+    loss = loss_v
+    if velocity_weight > 0 and x0.shape[1] > 1:
+        x0_hat = x0_from_v(x_t, t, v_hat)
+        pair = (mask[:, 1:] * mask[:, :-1])[..., None]
+        err = (x0_hat[:, 1:] - x0_hat[:, :-1]) - (x0[:, 1:] - x0[:, :-1])
+        loss_vel = (err ** 2 * w * pair).sum() / n
+        parts["velocity"] = loss_vel.detach()
+        loss = loss + velocity_weight * loss_vel
+    return loss, parts

@@ -1,0 +1,118 @@
+"""Tiny-config training: stage 1 and 2, overfitting one batch, exact resume, NaN guard, checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from echo_ihg.errors import EchoError, InputError
+from echo_ihg.train.checkpoint import latest_checkpoint, load_model
+from echo_ihg.train.losses import Denoiser, chunk_loss
+from echo_ihg.train.trainer import Trainer, lr_at, step_draws, train
+
+from .conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def stage1(tiny_synth_corpus, tmp_path_factory):
+    run = tmp_path_factory.mktemp("stage1")
+    return run, train(tiny_synth_corpus, run, tiny_config(steps=4))
+
+
+def test_stage1_trains_and_checkpoints(stage1):
+    run, result = stage1
+    assert result.step == 4 and len(result.losses) == 4 and np.isfinite(result.losses).all()
+    ckpt = latest_checkpoint(run)
+    assert ckpt == result.checkpoint and ckpt.name == "step_0000004"
+    meta = json.loads((ckpt / "checkpoint.json").read_text())
+    assert meta["stage"] == 1 and meta["model"]["cfg"]["user_branch"] is False
+    assert meta["motion_space"] == "normalised" and meta["train_config"]["steps"] == 4
+    log = [json.loads(s) for s in (run / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and all(r["samples_per_s"] > 0 for r in log)
+    assert json.loads((run / "config.json").read_text())["stage"] == 1
+    model, codec, _ = load_model(ckpt)
+    assert model.lcu is None and model.motion_dim == codec.dim
+    ema = load_file(str(ckpt / "ema.safetensors"))
+    assert all(torch.equal(ema[k], v) for k, v in model.state_dict().items())
+
+
+def test_overfits_one_batch(tiny_synth_corpus, tmp_path):
+    cfg = tiny_config()
+    trainer = Trainer(tiny_synth_corpus, tmp_path, cfg)
+    trainer.data_root = tiny_synth_corpus
+    ds = trainer.dataset()
+    batch = torch.utils.data.default_collate([ds[i] for i in range(4)])
+    t, noise, _ = step_draws(cfg, 0, (4, 12, trainer.model.motion_dim))
+    net = Denoiser(trainer.model)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss, _ = chunk_loss(net, batch, t, noise, None, trainer.weights, cfg.velocity_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_stage2_starts_from_stage1_and_freezes_base(stage1, tiny_synth_corpus, tmp_path):
+    run1, r1 = stage1
+    cfg = tiny_config(stage=2, steps=2, base_lr_mult=0.0)
+    trainer = Trainer(tiny_synth_corpus, tmp_path, cfg, init=r1.checkpoint)
+    trainer.data_root = tiny_synth_corpus
+    assert trainer.model.lcu is not None
+    base, _, _ = load_model(r1.checkpoint)
+    # zero-initialised user branch: the stage-2 model predicts exactly what stage 1 predicts
+    batch = torch.utils.data.default_collate([trainer.dataset()[i] for i in range(2)])
+    t, noise, _ = step_draws(cfg, 0, (2, 12, base.motion_dim))
+    with torch.no_grad():
+        x_t = torch.cos(t)[:, None, None] * batch["target"] + noise
+        v1 = Denoiser(base)(x_t, t, batch, None)
+        v2 = Denoiser(trainer.model.eval())(x_t, t, batch, None)
+    torch.testing.assert_close(v1, v2, atol=1e-6, rtol=0)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    result = trainer.run(tiny_synth_corpus)
+    assert result.step == 2 and np.isfinite(result.losses).all()
+    user = {k for k, p in trainer.model.named_parameters() if any(p is q for q in trainer.model.user_parameters())}
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if k not in user)     # stage-1 path frozen
+    assert any(not torch.equal(before[k], after[k]) for k in user)
+
+
+def test_resume_after_kill_is_exact(tiny_synth_corpus, tmp_path):
+    cfg = tiny_config(steps=6, ckpt_interval=2)
+    straight = train(tiny_synth_corpus, tmp_path / "a", cfg)
+    killed = train(tiny_synth_corpus, tmp_path / "b", cfg, stop_after=5)    # dies after step 5; last ckpt: 4
+    assert killed.step == 5 and latest_checkpoint(tmp_path / "b").name == "step_0000004"
+    resumed = train(tiny_synth_corpus, tmp_path / "b", cfg, resume=True)
+    assert resumed.step == 6 and len(resumed.losses) == 2
+    assert resumed.losses == straight.losses[4:]                                # bit-identical
+    assert killed.losses[:5] == straight.losses[:5]
+    wa = load_file(str(tmp_path / "a/checkpoints/step_0000006/model.safetensors"))
+    wb = load_file(str(tmp_path / "b/checkpoints/step_0000006/model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    log = [json.loads(s)["step"] for s in (tmp_path / "b/train_log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3, 4, 5, 6]                                             # step 5 logged once
+    with pytest.raises(InputError, match="different configuration"):
+        Trainer(tiny_synth_corpus, tmp_path / "b", tiny_config(steps=6, lr=0.5), resume=True)
+
+
+def test_nan_guard_skips_then_aborts(tiny_synth_corpus, tmp_path):
+    trainer = Trainer(tiny_synth_corpus, tmp_path, tiny_config(steps=5, max_nan_skips=2))
+    with torch.no_grad():
+        next(trainer.model.generator.token_in[0].parameters()).fill_(float("nan"))
+    with pytest.raises(EchoError, match="non-finite"):
+        trainer.run(tiny_synth_corpus)
+    assert trainer.nan_skips == 3
+
+
+def test_learning_rate_schedule():
+    cfg = tiny_config(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(10, cfg) == pytest.approx(1.0) and lr_at(100, cfg) == pytest.approx(0.1)
+    assert lr_at(55, cfg) == pytest.approx(0.55)
