@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "synth": "synth",
     "demo": "demo",
     "train-sync": "train_sync",
+    "train": "train",
 }
 
 
