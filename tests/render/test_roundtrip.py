@@ -104,8 +104,8 @@ def test_open_mouth_portrait_can_close(astronaut):
     assert gap0 > 4 and lip_gap(tracked) < 0.5 * gap0
 
 
-@pytest.mark.parametrize("dx, dy", [(0.15, 0.0), (-0.15, 0.0), (0.0, -0.1)])
-def test_gaze_roundtrip(astronaut, hopper, dx, dy):
+@pytest.mark.parametrize("dx, dy, min_recovered", [(0.15, 0.0, 0.6), (-0.15, 0.0, 0.6), (0.0, -0.1, 0.4)])
+def test_gaze_roundtrip(astronaut, hopper, dx, dy, min_recovered):
     """Moving the irises (gaze) moves the re-tracked iris centres the same way (most of the way)."""
     from echo_ihg.motion.topology import LEFT_IRIS, RIGHT_IRIS
 
@@ -122,4 +122,4 @@ def test_gaze_roundtrip(astronaut, hopper, dx, dy):
         recovered = float((got * want).sum() / (want ** 2).sum())
         print(f"{name} gaze ({dx:+.2f}, {dy:+.2f}): iris moved {np.round(want, 1).tolist()} px, "
               f"re-tracked {np.round(got, 1).tolist()} px, recovered {recovered:.2f}")
-        assert recovered > 0.5
+        assert recovered > min_recovered   # vertical gaze: the lids hide part of the iris, tracked less
