@@ -77,6 +77,7 @@ def test_render_session_side_by_side(files, tmp_path):
     (["--landmarks", "bad.npy"], "shape"),
     (["--landmarks", "nan.npy"], "NaN"),
     (["--landmarks", "motion.npy", "--size", "big"], "--size"),
+    (["--landmarks", "motion.npy", "--audio", "missing.wav"], "missing.wav: file not found"),
 ])
 def test_cli_errors_are_one_line(files, capsys, argv, message):
     d, portrait, motion, _ = files
@@ -84,7 +85,7 @@ def test_cli_errors_are_one_line(files, capsys, argv, message):
     nan = motion.copy()
     nan[3, 5, 1] = np.nan
     np.save(d / "nan.npy", nan)
-    argv = [a if not a.endswith(".npy") else str(d / a) for a in argv]
+    argv = [str(d / a) if a.endswith((".npy", ".wav")) else a for a in argv]
     rc = main(["render", "--portrait", str(portrait), *argv, "-o", str(d / "x.mp4"), "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and "Traceback" not in err
