@@ -10,7 +10,7 @@ import pytest
 
 from echo_ihg.errors import InputError, NoFaceError
 from echo_ihg.render.base import RenderConfig, validate_motion
-from echo_ihg.render.mesh import boundary_edges, face_triangles, hole_triangles, inner_lip_loop
+from echo_ihg.render.mesh import boundary_edges, face_triangles, hole_loops, hole_triangles
 from echo_ihg.render.meshwarp import MeshWarpRenderer
 from echo_ihg.render import edits
 
@@ -26,7 +26,7 @@ def test_face_triangulation_is_a_clean_manifold():
     assert tris.shape == (852, 3)      # Euler: disc with 3 holes, 468 vertices, 88 boundary edges
     b = boundary_edges()
     assert {k: len(v) for k, v in b.items()} == {"face_oval": 36, "left_eye": 16, "right_eye": 16, "mouth": 20}
-    assert len(inner_lip_loop()) == 20
+    assert {k: len(v) for k, v in hole_loops().items()} == {"mouth": 20, "left_eye": 16, "right_eye": 16}
     assert hole_triangles().shape == (52, 3)
 
 

@@ -72,27 +72,6 @@ def boundary_edges() -> dict[str, np.ndarray]:
 
 
 @functools.cache
-def inner_lip_loop() -> np.ndarray:
-    """Inner lip contour in walking order (20 indices), from the mouth hole's boundary edges."""
-    return _walk(boundary_edges()["mouth"])
-
-
-def _walk(edges: np.ndarray) -> np.ndarray:
-    adj = collections.defaultdict(list)
-    for a, b in edges:
-        adj[int(a)].append(int(b))
-        adj[int(b)].append(int(a))
-    start = int(edges[0, 0])
-    loop, prev = [start], None
-    while True:
-        nxt = [v for v in adj[loop[-1]] if v != prev][0]
-        if nxt == start:
-            return np.array(loop, dtype=np.int64)
-        prev = loop[-1]
-        loop.append(nxt)
-
-
-@functools.cache
 def hole_loops() -> dict[str, np.ndarray]:
     """Boundary loop indices of each hole: mouth (inner lips, 20), left_eye, right_eye (16 each)."""
     b = boundary_edges()
