@@ -1,4 +1,5 @@
-"""Contact sheet of rendered frames for the quality review: docs/render_contact_sheet.png.
+"""Contact sheet of rendered frames for the quality review: docs/render_contact_sheet.png, and one frame
+of the side-by-side composer: docs/render_side_by_side.png.
 
     .venv/bin/python scripts/contact_sheet.py [--out docs/render_contact_sheet.png] [--size 512]
 
@@ -53,6 +54,8 @@ def main() -> None:
     ap.add_argument("--out", default="docs/render_contact_sheet.png")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--tile", type=int, default=200)
+    ap.add_argument("--side-by-side", default="docs/render_side_by_side.png",
+                    help="also write one composed frame here ('' to skip)")
     args = ap.parse_args()
     from skimage import data
 
@@ -77,6 +80,37 @@ def main() -> None:
     with atomic_path(out, suffix=".png") as tmp:
         cv2.imwrite(str(tmp), sheet[:, :, ::-1])
     print(f"wrote {out} ({sheet.shape[1]}×{sheet.shape[0]})")
+    if args.side_by_side:
+        side_by_side_frame(Path(args.side_by_side))
+
+
+def side_by_side_frame(dest: Path, t: int = 110) -> None:
+    """One composed frame: a 'user' clip (Hopper animated with the demo motion) | the astronaut avatar
+    (its own demo motion) | the scrolling plots, the avatar speaking from 2 s to 4.4 s."""
+    from skimage import data
+
+    from echo_ihg.assets import default_user_portrait
+    from echo_ihg.io.media import read_image
+    from echo_ihg.render import edits
+    from echo_ihg.render.base import RenderConfig
+    from echo_ihg.render.meshwarp import MeshWarpRenderer
+    from echo_ihg.render.video import SideBySide, attribute_series
+    from echo_ihg.utils.atomic import atomic_path
+
+    n = t + 1
+    renderer = MeshWarpRenderer(RenderConfig(size=320))
+    avatar_img, user_img = data.astronaut(), read_image(default_user_portrait())
+    avatar, user = renderer.setup(avatar_img), renderer.setup(user_img)
+    a_motion = edits.demo_motion(avatar.landmarks, (512, 512), n, seed=0)
+    u_motion = edits.demo_motion(user.landmarks, (user_img.shape[1], user_img.shape[0]), n, seed=3)
+    speaking = ((np.arange(n) >= 50) & (np.arange(n) < 110)).astype(np.float32)
+    comp = SideBySide(attribute_series(a_motion), speaking,
+                      attribute_series(u_motion, user_img.shape[1] / user_img.shape[0]))
+    frame = comp.frame(t - 1, renderer.render_frame(avatar, a_motion[t - 1]),
+                       renderer.render_frame(user, u_motion[t - 1]))
+    with atomic_path(dest, suffix=".png") as tmp:
+        cv2.imwrite(str(tmp), frame[:, :, ::-1])
+    print(f"wrote {dest} ({frame.shape[1]}×{frame.shape[0]})")
 
 
 if __name__ == "__main__":
