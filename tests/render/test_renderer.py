@@ -99,7 +99,8 @@ def test_render_iterates_lazily_and_validates(astro_state):
 
 
 @pytest.mark.parametrize("bad", [np.zeros((5, 478, 2)), np.zeros((0, 478, 3)), np.zeros((478,)),
-                                 np.array([["a"] * 3] * 478), np.full((2, 478, 3), np.inf)])
+                                 np.array([["a"] * 3] * 478), np.full((2, 478, 3), np.inf),
+                                 np.full((2, 478, 3), 250.0)])
 def test_validate_motion_rejects(bad):
     with pytest.raises(InputError):
         validate_motion(bad, "m.npy")

@@ -26,6 +26,7 @@ from echo_ihg.errors import InputError
 from echo_ihg.io.media import read_image, to_rgb_uint8
 
 log = logging.getLogger(__name__)
+MAX_COORD = 10.0   # |normalised coordinate| beyond which a motion is rejected (e.g. landmarks in pixels)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,11 @@ def validate_motion(motion: Any, source: str | Path | None = None) -> np.ndarray
         frames = np.flatnonzero(bad)
         raise InputError(source, f"motion has NaN or infinite values in {len(frames)} frame(s), "
                                  f"first at frame {frames[0]}")
+    far = np.abs(arr).max(axis=(1, 2)) > MAX_COORD
+    if far.any():
+        k = int(np.flatnonzero(far)[0])
+        raise InputError(source, f"motion is not in normalised image coordinates: frame {k} has values up "
+                                 f"to {np.abs(arr[k]).max():.3g} (expected x, y ≈ 0..1; pixel units?)")
     return arr.astype(np.float32, copy=False)
 
 
