@@ -104,6 +104,8 @@ def render_to_file(portrait: Path, out: Path, config, landmarks: Path | None = N
     from echo_ihg.render.retarget import retarget
     from echo_ihg.utils.progress import progress as progress_bar
 
+    if (landmarks is None) == (session is None):
+        raise InputError(None, "give either landmarks or a session (with a participant)")
     renderer = MeshWarpRenderer(config)
     state = renderer.setup(portrait)
     sound, user, speaking = None, None, None
