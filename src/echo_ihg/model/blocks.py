@@ -83,7 +83,7 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(ratio * dim, out_dim or dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        return self.fc2(F.gelu(self.fc1(x)))
 
 
 class FinalLayer(nn.Module):

@@ -72,11 +72,12 @@ def drop_mask(batch: int, p: float, generator: torch.Generator | None = None) ->
 
 def diffusion_loss(model_fn: ModelFn, x0: torch.Tensor, cond: GenCond, weights: torch.Tensor | None = None,
                    velocity_weight: float = 0.0, generator: torch.Generator | None = None,
-                   t: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                   t: torch.Tensor | None = None, mask: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
     """Region-weighted v-loss plus an optional velocity loss on x̂0.
 
-    x0: (B, T, Dm) clean chunk; weights: (Dm,) per-dimension weights (None = 1).
-    Returns the scalar loss and its parts (floats, for logging).
+    x0: (B, T, Dm) clean chunk; weights: (Dm,) per-dimension weights (None = 1); mask: (B, T) frames that count
+    (e.g. tracked frames; None = all). Returns the scalar loss and its parts (floats, for logging).
     """
     b = x0.shape[0]
     if t is None:
@@ -86,12 +87,18 @@ def diffusion_loss(model_fn: ModelFn, x0: torch.Tensor, cond: GenCond, weights: 
     v_hat = model_fn(x_t, t, cond)
     w = torch.ones(x0.shape[-1], device=x0.device) if weights is None else weights.to(x0.device)
     w = w / w.mean()
-    loss_v = ((v_hat - v) ** 2 * w).mean()
+    m = torch.ones(x0.shape[:2], device=x0.device) if mask is None else mask.to(x0.device, x0.dtype)
+
+    def masked_mean(err: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:   # err (B, T', Dm), frames (B, T')
+        return (err * w).mean(-1).mul(frames).sum() / frames.sum().clamp_min(1.0)
+
+    loss_v = masked_mean((v_hat - v) ** 2, m)
     parts = {"v": float(loss_v.detach())}
     loss = loss_v
     if velocity_weight > 0 and x0.shape[1] > 1:
         x0_hat = x0_from_v(x_t, t, v_hat)
-        loss_vel = (((x0_hat[:, 1:] - x0_hat[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2 * w).mean()
+        loss_vel = masked_mean(((x0_hat[:, 1:] - x0_hat[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2,
+                               m[:, 1:] * m[:, :-1])
         parts["velocity"] = float(loss_vel.detach())
         loss = loss + velocity_weight * loss_vel
     parts["total"] = float(loss.detach())

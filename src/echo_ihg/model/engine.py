@@ -41,7 +41,7 @@ SILENCE = math.log(LOG_FLOOR)   # log-mel value of digital silence (padding outs
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    steps: int = 8                        # DDIM steps per chunk (≤ 10)
+    steps: int = 6                        # DDIM steps per chunk (≤ 10; 6 keeps "small" ≥ 10× real time)
     guidance: float = 1.0                 # classifier-free guidance on user/emotion conditions (1 = off)
     overlap: int = 4                      # previous-output frames inpainted at the start of each window
     continuity_ramp: int = 10             # frames over which a border offset is blended out (0 = off)

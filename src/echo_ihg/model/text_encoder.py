@@ -114,6 +114,7 @@ class MiniLMEncoder(_CachedEncoder):
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()                                 # no "Loading weights" bar per load
         path = self.path or minilm_path()
         self._tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self._model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
