@@ -105,3 +105,13 @@ def test_errors_are_one_clean_line(case, tmp_path, capsys):
             "bad_flag": "max_gap must be >= 0", "unknown_key": "unknown key",
             "bad_yaml": "max_gap must be a number"}[case] in err
     assert not out.exists()  # nothing written on failure
+
+
+def test_output_path_that_is_a_file(astronaut, tmp_path, capsys):
+    img = tmp_path / "portrait.png"
+    cv2.imwrite(str(img), astronaut[:, :, ::-1])
+    out = tmp_path / "taken"
+    out.write_text("keep me")
+    code, err = _run(capsys, str(img), "-o", str(out))
+    assert code == 2 and "output exists and is not a folder" in err and str(out) in err
+    assert out.read_text() == "keep me"
