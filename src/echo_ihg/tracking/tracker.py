@@ -151,7 +151,7 @@ class FaceTracker:
     first chosen face is followed (see the module docstring). Use as a context manager or call close().
 
     Speed: MediaPipe runs its face detector on every frame while it tracks fewer than `max_faces` faces,
-    i.e. always when one person is in view (~40 % of the time per frame at 256 px). So in video mode a
+    i.e. always when one person is in view (30–40 % of the time per frame at 256 px). So in video mode a
     second graph that tracks a single face is used once the followed face has been the only one in view
     for `fast_path_after` frames; as soon as that graph reports a face that is not the followed one, the
     same frame goes through the multi-face graph again, and tracking stays there until one face is left.
