@@ -91,9 +91,9 @@ def test_render_iterates_lazily_and_validates(astro_state):
     bad = motion.copy()
     bad[2, 10, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
-        list(renderer.render(state, bad, source="motion.npy"))
+        renderer.render(state, bad, source="motion.npy")      # fails at the call, before any frame
     with pytest.raises(InputError, match="shape"):
-        list(renderer.render(state, motion[:, :468]))
+        renderer.render(state, motion[:, :468])
     with pytest.raises(InputError):
         renderer.render_frame(state, np.full((478, 3), np.nan, np.float32))
 

@@ -108,10 +108,10 @@ class Renderer(abc.ABC):
 
     def render(self, state: PortraitState, motion: np.ndarray, source: str | Path | None = None
                ) -> Iterator[np.ndarray]:
-        """Frames for a motion (T, 478, 3), lazily (bounded memory). Validates the whole motion first."""
+        """Frames for a motion (T, 478, 3), lazily (bounded memory). The whole motion is validated here,
+        at the call, so a bad motion fails before any frame is made or written."""
         motion = validate_motion(motion, source)
-        for landmarks in motion:
-            yield self.render_frame(state, landmarks)
+        return (self.render_frame(state, landmarks) for landmarks in motion)
 
 
 def validate_motion(motion: Any, source: str | Path | None = None) -> np.ndarray:
