@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "train-sync": "train_sync",
     "train": "train",
+    "generate": "generate",
 }
 
 

@@ -1,0 +1,170 @@
+"""Per-chunk building blocks of generation, shared by the offline pipeline and the live server.
+
+Each block works on any span of frames, so it runs on a whole file (offline, in blocks) or chunk by chunk
+(streaming) with the same results:
+
+    timer = StageTimer()                         # exclusive wall time per stage (nested stages pause outer)
+    feats = AudioFrames.of(audio, n_frames)      # per-frame log-mel (n, 320) + VAD (n,), silence-padded
+    enc = UserMotionEncoder(codec, neutral, aspect)
+    motion, attrs = enc.encode(landmarks, valid) # (n, Dm) normalised codec motion, {name: (n,)} NaN = absent
+    enc.absent(n)                                # the same for frames without a user (beyond the video's end)
+    dec = AvatarMotionDecoder(codec, portrait_landmarks, portrait_aspect)
+    landmarks = dec.decode(motion)               # (n, 478, 3) in the portrait's normalised frame
+
+Motion space: the model reads and writes `MotionCodec.normalise`d codec motion (as in training,
+`echo_ihg.data.train_features`). The avatar's head pose is transferred *relative* to a reference pose (the
+mean pose of the codec's fitting data), about the portrait's own pose, with translations scaled by the ratio
+of face sizes (`render.retarget.retarget`): the model's absolute head position belongs to its training
+videos, not to the portrait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from echo_ihg.audio.features import LOG_FLOOR, frames_for_audio, log_mel
+from echo_ihg.constants import MELS_PER_FRAME, N_MELS, SAMPLES_PER_FRAME
+from echo_ihg.motion.attributes import ATTRIBUTE_NAMES, facial_attributes
+from echo_ihg.motion.codec import MotionCodec
+from echo_ihg.render.retarget import retarget
+
+SILENCE = float(np.log(LOG_FLOOR))   # log-mel of digital silence (the engine pads with the same value)
+
+
+class StageTimer:
+    """Exclusive wall-clock seconds per stage: entering a nested stage pauses the enclosing one, so the
+    stages of a run add up to its total (e.g. "lcu" timed inside "motion" is not counted twice)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stack: list[tuple[str, float]] = []
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        now = time.perf_counter()
+        if self._stack:
+            outer, since = self._stack[-1]
+            self.seconds[outer] = self.seconds.get(outer, 0.0) + now - since
+        self._stack.append((stage, now))
+        try:
+            yield
+        finally:
+            end = time.perf_counter()
+            name, since = self._stack.pop()
+            self.seconds[name] = self.seconds.get(name, 0.0) + end - since
+            if self._stack:
+                self._stack[-1] = (self._stack[-1][0], end)
+
+    def wrap(self, fn, stage: str):
+        """`fn` with each call timed as `stage`."""
+        def timed(*args, **kwargs):
+            with self(stage):
+                return fn(*args, **kwargs)
+        return timed
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.seconds.values()))
+
+
+@dataclass
+class AudioFrames:
+    """Per-frame audio features of one speaker: mel (n, 4·80) log-mel of each video frame, vad (n,)."""
+
+    mel: np.ndarray
+    vad: np.ndarray
+
+    @classmethod
+    def of(cls, audio: np.ndarray, n_frames: int | None = None, vad_backend: str = "silero") -> "AudioFrames":
+        """16 kHz mono audio (N,) -> features of `n_frames` frames (default floor(N / 640)); frames past the
+        audio's end are silence (log-mel floor, VAD 0)."""
+        from echo_ihg.audio.vad import speech_probability
+
+        audio = np.asarray(audio, np.float32).reshape(-1)
+        have = frames_for_audio(len(audio))
+        n = have if n_frames is None else int(n_frames)
+        audio = audio[: min(have, n) * SAMPLES_PER_FRAME]
+        mel = log_mel(audio).reshape(-1, MELS_PER_FRAME * N_MELS) if len(audio) else \
+            np.zeros((0, MELS_PER_FRAME * N_MELS), np.float32)
+        vad = speech_probability(audio, backend=vad_backend) if len(audio) else np.zeros(0, np.float32)
+        if len(mel) < n:
+            mel = np.concatenate([mel, np.full((n - len(mel), mel.shape[1]), SILENCE, np.float32)])
+            vad = np.concatenate([vad, np.zeros(n - len(vad), np.float32)])
+        return cls(mel.astype(np.float32), vad.astype(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.vad)
+
+
+def rest_motion(codec: MotionCodec) -> np.ndarray:
+    """The avatar's state before frame 0, normalised (Dm,): neutral expression and gaze (codec zeros) at the
+    *mean* head pose of the codec's fitting data (a zero pose vector would put the head at the frame's corner
+    at scale 1, which nothing in the data looks like)."""
+    raw = np.zeros(codec.dim, np.float32)
+    pose = codec.layout["pose"]
+    raw[pose] = codec.feature_mean[pose]
+    return codec.normalise(raw)
+
+
+class UserMotionEncoder:
+    """The user's tracked landmarks -> the model's user inputs, block by block.
+
+    neutral (478, 3): the user's neutral face (`motion.codec.neutral_from_sequence` over the clip);
+    aspect: the user video's width / height.
+    """
+
+    def __init__(self, codec: MotionCodec, neutral: np.ndarray, aspect: float):
+        self.codec, self.neutral, self.aspect = codec, np.asarray(neutral, np.float32), float(aspect)
+        self.rest = rest_motion(codec)
+
+    def encode(self, landmarks: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """landmarks (n, 478, 3) finite (masked frames hold a nearby valid frame), valid (n,) ->
+        motion (n, Dm) normalised, attributes {name: (n,)} with NaN on masked frames (as in training)."""
+        lm = np.asarray(landmarks, np.float32)
+        valid = np.asarray(valid, bool)
+        motion = self.codec.normalise(self.codec.encode(lm, self.neutral, self.aspect, valid=valid))
+        attrs = facial_attributes(lm, self.aspect)
+        for v in attrs.values():
+            v[~valid] = np.nan
+        return motion, attrs
+
+    def absent(self, n: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """n frames without a user (beyond the video's end): rest motion, NaN attributes (as training pads
+        the history before a session starts)."""
+        return (np.tile(self.rest, (n, 1)).astype(np.float32),
+                {k: np.full(n, np.nan, np.float32) for k in ATTRIBUTE_NAMES})
+
+
+class AvatarMotionDecoder:
+    """Normalised avatar motion (n, Dm) -> landmarks (n, 478, 3) in the portrait's normalised frame.
+
+    Expression and gaze are decoded on the portrait's own face (its tracked landmarks are its neutral);
+    head pose changes relative to the codec's mean pose are applied about the portrait's pose.
+    """
+
+    def __init__(self, codec: MotionCodec, portrait_landmarks: np.ndarray, portrait_aspect: float,
+                 pose_scale: float = 1.0):
+        self.codec = codec
+        self.portrait = np.asarray(portrait_landmarks, np.float32)
+        self.aspect = float(portrait_aspect)
+        self.pose_scale = float(pose_scale)
+        ref = codec.denormalise(rest_motion(codec))[None]
+        # the model's motion lives in its training videos' (square) frames: decode there (aspect 1)
+        self.reference = codec.decode(ref, self.portrait, 1.0, neutral_aspect=self.aspect)[0]
+
+    def decode(self, motion: np.ndarray) -> np.ndarray:
+        raw = self.codec.denormalise(np.asarray(motion, np.float32))
+        driver = self.codec.decode(raw, self.portrait, 1.0, neutral_aspect=self.aspect)
+        return retarget(driver, self.portrait, driver_neutral=self.reference, driver_aspect=1.0,
+                        portrait_aspect=self.aspect, pose_scale=self.pose_scale)
+
+
+def blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    """[a, b) spans of `size` frames covering [0, n)."""
+    for a in range(0, n, size):
+        yield a, min(n, a + size)
