@@ -55,7 +55,7 @@ def main() -> None:
     g, p = rng.normal(size=(2, 5000, 16))
     s, _ = timed(lambda: M.sid(p, g, 40), 1)
     rows.append(("SID k=40 (fit + predict)", "5000 x 16", s))
-    print(f"| metric | size | seconds |\n|---|---|---|")
+    print("| metric | size | seconds |\n|---|---|---|")
     for name, size, sec in rows:
         print(f"| {name} | {size} | {sec:.3f} |")
 

@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import linalg
 
-from echo_ihg.eval.react import (  # noqa: F401  (re-exported)
+from echo_ihg.eval.react import (  # re-exported, see __all__
     REACT_EMOTION_GROUPS,
     ccc,
     dtw,
@@ -31,6 +31,16 @@ from echo_ihg.eval.react import (  # noqa: F401  (re-exported)
 )
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    # this module
+    "SID_K_EXPRESSION", "SID_K_POSE", "pcc", "rpcc", "fit_clusters", "sid", "variance", "gaussian_fit",
+    "frechet_distance", "fd", "fd_from_samples", "pfd", "l2", "group_indices", "group_l2", "lve",
+    "mouth_landmark_distance", "seam_metric", "segment_masks", "sync_scores",
+    # re-exported from echo_ihg.eval.react
+    "REACT_EMOTION_GROUPS", "ccc", "dtw", "dtw_batch", "frcorr", "frdist", "frdiv", "frdvs", "frsyn", "frvar",
+    "lagged_correlation",
+]
 
 SID_K_EXPRESSION = 40
 SID_K_POSE = 20
