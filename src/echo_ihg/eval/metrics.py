@@ -173,8 +173,12 @@ def gaussian_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _sqrtm(a: np.ndarray) -> np.ndarray:
     """scipy's matrix square root; NaNs instead of an exception when it fails (singular input), so
     that the caller can retry with a regularised matrix. (scipy >= 1.16 dropped `disp=False`.)"""
+    import warnings
+
     try:
-        with np.errstate(all="ignore"):
+        # singular inputs are expected (constant dims, few frames); the caller checks the result
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
             return np.asarray(linalg.sqrtm(a))
     except (linalg.LinAlgError, ValueError):
         return np.full_like(a, np.nan)

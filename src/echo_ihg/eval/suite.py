@@ -43,6 +43,7 @@ class EvalItem:
     avatar_mel: np.ndarray
     avatar_vad: np.ndarray
     user_vad: np.ndarray
+    neutral: np.ndarray | None = None  # (478, 3) the avatar's neutral face: enables LVE / mouth distance
 
     def __post_init__(self) -> None:
         t = len(self.gt)
@@ -105,6 +106,31 @@ def _sync(items, masks, layout, expert, max_offset: int) -> dict[str, float]:
     return out
 
 
+def _canonical_lips(codec, motion: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """Decoded landmarks with the head pose removed (canonical units), (T, 478, 3)."""
+    from echo_ihg.motion.codec import canonical_points
+
+    return canonical_points(codec.decode(motion, neutral))[0]
+
+
+def _lip_errors(items, masks, codec) -> dict[str, float]:
+    """LVE and mouth-landmark distance of the generated lips vs ground truth, pose removed."""
+    lve, mld = [], []
+    for it, m in zip(items, masks):
+        if it.neutral is None or not m.any():
+            continue
+        gt = _canonical_lips(codec, it.gt[m], it.neutral)
+        for p in it.preds:
+            pred = _canonical_lips(codec, p[m], it.neutral)
+            lve.append((M.lve(pred, gt), int(m.sum())))
+            mld.append((M.mouth_landmark_distance(pred, gt), int(m.sum())))
+    if not lve:
+        return {}
+    w = np.array([n for _, n in lve], float)
+    return {"LVE": float(np.average([v for v, _ in lve], weights=w)),
+            "mouth_distance": float(np.average([v for v, _ in mld], weights=w))}
+
+
 def _react(items, groups, window: int, max_lag: int) -> dict[str, float]:
     """REACT metrics on non-overlapping `window`-frame windows of the expression + pose features."""
     ix = np.concatenate([groups["expression"], groups["pose"]])
@@ -125,9 +151,11 @@ def _react(items, groups, window: int, max_lag: int) -> dict[str, float]:
 
 def evaluate_items(items: list[EvalItem], layout: Mapping[str, slice], expert=None, seed: int = 0,
                    react_window: int = 250, max_lag: int = 50, max_offset: int = 15,
-                   min_frames: int = 50) -> dict[str, dict[str, float]]:
+                   min_frames: int = 50, codec=None) -> dict[str, dict[str, float]]:
     """{segment: {metric: value}} for segments in SEGMENTS, plus {"all": REACT metrics}. A segment
-    with fewer than min_frames frames is reported as {"frames": n} only. expert=None: no lip sync."""
+    with fewer than min_frames frames is reported as {"frames": n} only. expert=None: no lip sync;
+    codec (the MotionCodec of the motion codes) + item.neutral: LVE and mouth distance (frame-weighted
+    means over items and generations) on landmarks decoded with the head pose removed."""
     if not items:
         raise ValueError("evaluate_items: no items")
     groups = _groups(layout)
@@ -144,6 +172,8 @@ def evaluate_items(items: list[EvalItem], layout: Mapping[str, slice], expert=No
             res.update(_frame_metrics(gt, preds, user, groups, seed))
             if expert is not None and seg in ("all", "speaking", "overlap"):
                 res.update(_sync(items, masks, layout, expert, max_offset))
+            if codec is not None:
+                res.update(_lip_errors(items, masks, codec))
         out[seg] = res
     out["all"].update(_react(items, groups, react_window, max_lag))
     return out
