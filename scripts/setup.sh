@@ -8,7 +8,7 @@ PY=${PYTHON:-python3}
 STAMP="$VENV/.echo-ihg-setup"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 
-apt_packages=(espeak-ng libespeak-ng1)
+apt_packages=(espeak-ng libespeak-ng1 chromium)  # chromium: the serve browser test (headless)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
