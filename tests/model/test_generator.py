@@ -55,10 +55,10 @@ def test_fresh_model_predicts_zero_and_blocks_are_identity(layout, centres, tiny
 
 def test_zero_init_user_branch_makes_output_independent_of_user(layout, centres, tiny_cfg):
     model = build(layout, centres, tiny_cfg)
-    # stage-1 weights trained (random stand-in), user branch fresh (zero-initialised)
-    randomise(model, skip=("attn_usr.out",))
+    # stage-1 weights trained (random stand-in), user branch and c_emo projection fresh (zero-initialised)
+    randomise(model, skip=("attn_usr.out", "emo_in"))
     x, t, cond = _inputs(tiny_cfg, model)
-    other = dataclasses.replace(cond, f_pu=torch.randn_like(cond.f_pu) * 3)
+    other = dataclasses.replace(cond, f_pu=torch.randn_like(cond.f_pu) * 3, c_emo=torch.randn_like(cond.c_emo))
     with torch.no_grad():
         assert torch.allclose(model(x, t, cond), model(x, t, other), atol=1e-6)
         randomise(model.generator.blocks[0].fusion.attn_usr.out, seed=5)     # the branch learns something

@@ -53,7 +53,7 @@ def test_exact_resume(layout, centres, tiny_cfg):
 
 def test_stage2_freezes_stage1_path_and_trains_user_branch(layout, centres, tiny_cfg):
     model = build(layout, centres, tiny_cfg)
-    randomise(model, skip=("attn_usr.out",))                           # stage-1 weights; user branch fresh
+    randomise(model, skip=("attn_usr.out", "emo_in"))                  # stage-1 weights; user branch fresh
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer = Trainer(model, TrainConfig(stage=2, slow_lr_scale=0.0, lr=1e-2, cond_drop=0.0, bptt_frames=20))
     for i in range(3):
@@ -61,7 +61,7 @@ def test_stage2_freezes_stage1_path_and_trains_user_branch(layout, centres, tiny
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert any("attn_usr.out" in k for k in changed) and any(k.startswith("lcu.") for k in changed)
-    assert not any(k.startswith("generator.") and "attn_usr" not in k and "null_user" not in k
+    assert not any(k.startswith("generator.") and not any(u in k for u in ("attn_usr", "null_user", "emo_in"))
                    for k in changed), changed
 
 

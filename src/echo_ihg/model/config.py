@@ -67,4 +67,5 @@ class ModelConfig:
 
     @property
     def uses_emotion(self) -> bool:
-        return self.use_lau and not self.audio_only
+        """LAU is part of the LCU: off in stage 1 (user_branch=False) like the rest of the user context."""
+        return self.user_branch and self.use_lau and not self.audio_only

@@ -81,11 +81,12 @@ class EchoModel(nn.Module):
         return self.generator(x, t, cond, return_gates=return_gates)
 
     def user_parameters(self) -> list[nn.Parameter]:
-        """The stage-2 parameters: LCU and SDCM's user branch (the rest is the stage-1 audio/lip path)."""
+        """The stage-2 parameters: LCU (incl. the c_emo projection) and SDCM's user branch (the rest is the
+        stage-1 path: audio/lips, previous motion, identity, null condition tokens)."""
         params = list(self.lcu.parameters()) if self.lcu is not None else []
         for block in self.generator.blocks:
             fusion = block.fusion
             if hasattr(fusion, "attn_usr"):
                 params += list(fusion.attn_usr.parameters())
-        params.append(self.generator.null_user)
+        params += [self.generator.null_user, *self.generator.emo_in.parameters()]
         return params

@@ -141,6 +141,8 @@ class EchoGenerator(nn.Module):
         self.prev_in = nn.Linear(self.motion_dim, dim)
         self.id_in = nn.Sequential(nn.Linear(cfg.identity_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.emo_in = nn.Linear(cfg.text_dim, dim)
+        nn.init.zeros_(self.emo_in.weight)       # c_emo enters as an offset of the null token, starting at 0:
+        nn.init.zeros_(self.emo_in.bias)         # switching LAU on in stage 2 starts from stage-1 behaviour
         self.null_emo = nn.Parameter(torch.zeros(dim))
         self.null_user = nn.Parameter(torch.zeros(dim))
         self.ctx_norm = nn.LayerNorm(dim)
@@ -167,7 +169,7 @@ class EchoGenerator(nn.Module):
         if cond.c_emo is None or not self.cfg.uses_emotion:
             emo = null
         else:
-            emo = self.emo_in(cond.c_emo).unsqueeze(1)                      # (B, 1, D)
+            emo = null + self.emo_in(cond.c_emo).unsqueeze(1)               # (B, 1, D)
             if cond.drop is not None:
                 emo = torch.where(cond.drop.view(b, 1, 1), null, emo)
         return self.ctx_norm(torch.cat([prev, ident, emo], dim=1))
