@@ -44,6 +44,16 @@ def test_perfect_predictions_score_perfectly():
     assert res["all"]["FRCorr"] == pytest.approx(2.0)          # K = 2 generations, each CCC 1
     assert res["all"]["FRSyn"] == res["all"]["FRSyn_gt"]
     assert res["all"]["react_windows"] == 9
+    assert "seam_ratio" not in res["all"]                      # no borders given
+
+
+def test_seams_when_borders_are_given():
+    items = _items(np.random.default_rng(3), noise=0.0)
+    for it in items:
+        it.borders = (100, 200)
+        it.preds[:, 100:] += 5.0                                # a jump at the first border
+    res = evaluate_items(items, LAYOUT, react_window=100)
+    assert res["all"]["seam_ratio"] > 3.0
 
 
 def test_noisy_predictions_and_lip_sync_path():

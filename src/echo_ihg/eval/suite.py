@@ -44,6 +44,7 @@ class EvalItem:
     avatar_vad: np.ndarray
     user_vad: np.ndarray
     neutral: np.ndarray | None = None  # (478, 3) the avatar's neutral face: enables LVE / mouth distance
+    borders: tuple[int, ...] = ()      # chunk borders of the generation: enables the seam metric
 
     def __post_init__(self) -> None:
         t = len(self.gt)
@@ -176,4 +177,8 @@ def evaluate_items(items: list[EvalItem], layout: Mapping[str, slice], expert=No
                 res.update(_lip_errors(items, masks, codec))
         out[seg] = res
     out["all"].update(_react(items, groups, react_window, max_lag))
+    seams = [M.seam_metric(p, it.borders) for it in items if len(it.borders) for p in it.preds]
+    if seams:
+        out["all"]["seam_ratio"] = float(np.mean([r["seam_ratio"] for r in seams]))
+        out["all"]["seam_jump_ratio"] = float(np.nanmean([r["jump_ratio"] for r in seams]))
     return out
