@@ -198,6 +198,7 @@ class Pipeline:
         timer = StageTimer()
         with timer("setup"):
             portrait = self._portrait(portrait_path)
+            conditioner = self._conditioner(cfg)
         with timer("features"):
             avatar_audio, avatar = self._avatar_audio(avatar_path, cfg)
         n = len(avatar)
@@ -213,7 +214,7 @@ class Pipeline:
             log.info("%s: the user video is longer than the avatar's audio; only its first %.2f s are used",
                      user_path, n / FPS)
         entries, source = self._transcript(transcript_path, avatar_audio, user_audio, cfg, timer)
-        motion = self._motion(cfg, portrait, avatar, user, track, encoder, entries, timer, bars)
+        motion = self._motion(cfg, portrait, avatar, user, track, encoder, entries, conditioner, timer, bars)
         decoder = AvatarMotionDecoder(self.codec, portrait.landmarks, portrait.aspect, cfg.pose_scale)
         frames = self._frames(cfg, portrait, decoder, motion, avatar, track, encoder, user_path, timer, bars)
         audio = avatar_audio if not cfg.side_by_side else _mix(avatar_audio, user_audio, n)
@@ -333,17 +334,16 @@ class Pipeline:
             from echo_ihg.model.text_encoder import default_text_encoder
 
             self.text_encoder = default_text_encoder()
+            self.text_encoder.encode(["the user is listening"])   # load the weights now, not in the first chunk
         return TextConditioner(BehaviourDescriber(), LexiconAffect(), self.text_encoder, avatar=cfg.avatar_speaker)
 
     def _motion(self, cfg: PipelineConfig, portrait: _Portrait, avatar: AudioFrames, user: AudioFrames,
-                track: UserTrack, encoder: UserMotionEncoder, entries: list[dict], timer: StageTimer,
-                bars: bool) -> np.ndarray:
+                track: UserTrack, encoder: UserMotionEncoder, entries: list[dict], conditioner: Any,
+                timer: StageTimer, bars: bool) -> np.ndarray:
         from echo_ihg.data.train_features import identity_vector
         from echo_ihg.model.engine import SamplerConfig, StreamingGenerator
 
         n = len(avatar)
-        with timer("lcu"):
-            conditioner = self._conditioner(cfg)
         sampler = SamplerConfig(steps=cfg.steps, guidance=cfg.guidance, describe_window=int(cfg.history_s * FPS))
         gen = StreamingGenerator(self.model, identity_vector(portrait.landmarks, portrait.aspect), sampler,
                                  conditioner, initial_motion=rest_motion(self.codec), seed=cfg.seed)
