@@ -211,7 +211,7 @@ def _engagement_loop(segs, spk, shown, soc, n, rng, tau_s):
         for p, q in (("A", "B"), ("B", "A")):
             shown_smile = base[q][a:b].mean() + 0.45 * happy[q][a:b].mean() + pulses[q][a:b].mean()
             n_nods = sum(1 for o in nod_on[q] if a <= o < b)
-            target = np.clip(0.45 + 1.3 * (shown_smile - 0.3) + 0.35 * n_nods - 0.9 * away[q][a:b].mean(), 0, 1)
+            target = np.clip(0.5 + 3.0 * (shown_smile - 0.3) + 0.5 * n_nods - 1.5 * away[q][a:b].mean(), 0, 1)
             E[p] += (target - E[p]) / tau[p]
     own = {p: np.clip(gaussian_filter1d(base[p], 0.5 * FPS) + 0.45 * happy[p] + pulses[p], 0, 1) for p in ids}
     own = {p: gaussian_filter1d(own[p], 2.0) for p in ids}
@@ -236,7 +236,7 @@ def _head_and_brows(c, segs, p, q, speaking, env, eng, nod_on, concern, rng) -> 
     """Head pose and brows: prosody-driven while speaking, engagement-driven while listening."""
     n = len(env)
     sm_env = gaussian_filter1d(env * speaking, 3.0)
-    amp = np.where(speaking, 0.6 + 2.2 * sm_env, 0.35 + 1.4 * gaussian_filter1d(eng, FPS))
+    amp = np.where(speaking, 0.8 + 3.0 * sm_env, 0.1 + 1.4 * gaussian_filter1d(eng, FPS) ** 2)
     for k, (name, scale, sig) in enumerate((("head_pitch", 2.0, 6), ("head_yaw", 3.0, 10),
                                             ("head_roll", 1.5, 12))):
         c[:, CI[name]] = scale * amp * smooth_noise(rng, n, sig) + rng.uniform(-2, 2)
