@@ -2,7 +2,7 @@
 
 Data: every participant of every session of a split gives one clip: its own log-mel (cached
 `session_mel`) and its own lips/jaw motion (the motion codec's `lips_jaw` block of its tracked landmarks,
-cached next to the session). Only frames where that participant speaks (VAD >= threshold) are used as
+in codec units; the motion is the generator's cached training feature, `data.train_features`). Only frames where that participant speaks (VAD >= threshold) are used as
 anchors: silent windows carry no audio-visual timing.
 
 Loss: symmetric InfoNCE between the audio and lip embeddings of a batch. Half of each batch are random
@@ -30,7 +30,6 @@ from echo_ihg.eval.sync_expert import (SyncExpert, SyncExpertConfig, centred_win
 from echo_ihg.utils.progress import progress
 
 log = logging.getLogger(__name__)
-MOTION_CACHE_VERSION = "codec-motion-v1"
 
 
 @dataclass(frozen=True)
@@ -65,46 +64,12 @@ class SyncClip:
 # Data
 # ----------------------------------------------------------------------------------------------
 
-def participant_motion(session_dir: str | Path, who: str, codec) -> np.ndarray:
-    """Cached motion codes (T, D) of one participant: `codec.encode` of the tracked landmarks with the
-    person's neutral face estimated from the clip (`neutral_from_sequence`); invalid frames held."""
-    from echo_ihg.data.cache import cached_feature
-    from echo_ihg.motion.codec import neutral_from_sequence
+def raw_participant_motion(session_dir: str | Path, who: str, codec) -> np.ndarray:
+    """(T, D) codec motion of one participant in codec units (not normalised): the cached training
+    features of `echo_ihg.data.train_features` (same neutral face, same cache), de-normalised."""
+    from echo_ihg.data.train_features import participant_motion
 
-    def compute(p) -> np.ndarray:
-        lm = np.asarray(p.landmarks, np.float32)
-        valid = np.asarray(p.valid, bool)
-        if not valid.any():
-            raise InputError(Path(session_dir) / who, "no valid tracked frame")
-        neutral = neutral_from_sequence(np.where(valid[:, None, None], lm, lm[valid][0]), valid, aspect)
-        return codec.encode(lm, neutral, aspect, valid=valid)
-
-    aspect = frame_aspect(session_dir)
-
-    version = f"{MOTION_CACHE_VERSION}-{codec_fingerprint(codec)}"
-    return cached_feature(session_dir, who, "motion", version, compute)
-
-
-def frame_aspect(session_dir: str | Path) -> float:
-    """Width / height of the frames the landmarks were normalised by (meta "frame_size" [w, h]; 1.0
-    when the session does not say)."""
-    from echo_ihg.data.session import read_meta
-
-    size = read_meta(session_dir).get("frame_size")
-    if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in size):
-        return float(size[0]) / float(size[1])
-    return 1.0
-
-
-def codec_fingerprint(codec) -> str:
-    """Short hash of a codec's bases: cached motion is rebuilt when the codec changes."""
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=6)
-    for name, b in codec.bases.items():
-        h.update(name.encode())
-        h.update(np.ascontiguousarray(b.basis, np.float32).tobytes())
-    return h.hexdigest()
+    return codec.denormalise(participant_motion(Path(session_dir), who, codec))
 
 
 def corpus_info(root: str | Path) -> dict:
@@ -133,7 +98,7 @@ def load_clips(root: str | Path, split: str, codec, speech_threshold: float = 0.
             speech = np.asarray(part.vad) >= speech_threshold
             if speech.sum() < 25:  # under a second of speech: nothing to learn from
                 continue
-            motion = participant_motion(sdir, who, codec)
+            motion = raw_participant_motion(sdir, who, codec)
             clips.append(SyncClip(f"{sdir.name}/{who}", np.asarray(session_mel(sdir, who), np.float32),
                                   np.asarray(motion[:, lips_slice], np.float32), speech))
     if not clips:
