@@ -37,7 +37,8 @@ _VOICES_M = ("m1", "m2", "m3", "m4", "m5", "m6", "m7")
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
-    """Corpus generation settings. val_every / test_every: every k-th session goes to val / test."""
+    """Corpus generation settings. Split by session index: index % test_every == test_every − 1 → test,
+    else index % val_every == 2 → val, else train (defaults: 20 % test, 10 % val)."""
 
     sessions: int = 8
     seconds: float = 120.0
@@ -56,7 +57,7 @@ class SynthConfig:
 def split_of(index: int, cfg: SynthConfig) -> str:
     if index % cfg.test_every == cfg.test_every - 1:
         return "test"
-    if index % cfg.val_every == cfg.val_every // 2 - 1:
+    if index % cfg.val_every == 2:
         return "val"
     return "train"
 
