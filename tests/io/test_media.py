@@ -133,3 +133,19 @@ def test_read_image_grey_rgba_and_errors(tmp_path):
 def test_fit_audio_length():
     assert len(media.fit_audio_length(np.ones(100), 3)) == 1920
     assert len(media.fit_audio_length(np.ones(5000), 3)) == 1920
+
+
+@pytest.mark.parametrize("src_fps", [10, 30, 50])
+def test_iter_frames_at_fps_keeps_duration(tmp_path, src_fps):
+    path = tmp_path / f"v{src_fps}.mp4"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=src_fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(2 * src_fps):  # exactly 2 s
+            vf = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i % 250, np.uint8), format="rgb24")
+            vf.pts = i
+            for p in s.encode(vf):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    assert len(list(media.iter_frames_at_fps(path, fps=25))) == 50

@@ -144,20 +144,25 @@ def iter_frames_at_fps(path: str | Path, fps: float = FPS) -> Iterator[np.ndarra
     """Resample a video to `fps` by timestamp, in bounded memory.
 
     Output frame k shows the source frame whose time is nearest to k / fps (times relative to the first
-    frame); a gap in the source repeats the frame before it. The last source frame lasts 1 / fps.
+    frame); a gap in the source repeats the frame before it. The last source frame lasts one source frame
+    interval, so a 2 s clip gives 2 s of output at any source rate.
     """
     prev: np.ndarray | None = None
     t_prev = t0 = 0.0
+    interval = 1.0 / fps
     k = 0
     for t, frame in iter_video_frames(path):
         if prev is None:
             t0 = t
         t -= t0
+        if prev is not None and t > t_prev:
+            interval = t - t_prev
         while prev is not None and k / fps < 0.5 * (t_prev + t) - 1e-9:
             yield prev
             k += 1
         prev, t_prev = frame, t
-    while prev is not None and k / fps < t_prev + 0.5 / fps - 1e-9:
+    end = t_prev + interval
+    while prev is not None and k / fps < end - 0.5 / fps - 1e-9:
         yield prev
         k += 1
 
