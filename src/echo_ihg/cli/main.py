@@ -29,29 +29,37 @@ COMMANDS: dict[str, str] = {
     "train-sync": "train_sync",
     "train": "train",
     "generate": "generate",
+    "serve": "serve",
 }
 
 
-def build_parser(load: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="echo-ihg", description=__doc__.splitlines()[0])
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `only`, just that sub-command's module is imported (a broken or slow
+    module of another command cannot affect it). Without it every command is loaded, for --help."""
+    parser = argparse.ArgumentParser(prog="echo-ihg", description="Interactive head generation (ECHO, arXiv "
+                                     "2603.17427): a talking and listening avatar from one portrait.")
     parser.add_argument("--version", action="version", version=f"echo-ihg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"echo_ihg.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"echo_ihg.cli.{module}":
-                raise  # a real missing dependency inside the module: do not hide it
-            continue  # the command's module is not part of this checkout (yet)
-        mod.register(sub)
+        if only is None or name == only:
+            importlib.import_module(f"echo_ihg.cli.{module}").register(sub)
     return parser
+
+
+def _requested_command(argv: list[str]) -> str | None:
+    """The sub-command named on the command line (first non-option word), if it is a known one."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_requested_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="echo-ihg: %(levelname)s: %(message)s")
