@@ -43,6 +43,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from echo_ihg.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.errors import InputError
@@ -82,6 +83,8 @@ class PipelineConfig:
     torch_threads: int = 1            # intra-op threads for the model (0 = torch's default): per-chunk tensors
                                       # are small, and a second thread mostly adds waiting (30x slower measured
                                       # on a loaded 2-core machine)
+    blas_threads: int = 1             # BLAS threads for numpy (0 = default): the renderer's and codec's batched
+                                      # 3×3 algebra runs 30x slower with 2 OpenBLAS threads on a busy machine
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,9 +95,9 @@ class PipelineConfig:
         if self.avatar_speaker not in SPEAKERS:
             problems.append(f"avatar_speaker must be 'A' or 'B' (got {self.avatar_speaker!r})")
         if self.history_s <= 0 or self.block_frames < 1 or self.max_gap < 0 or self.panel < 64 \
-                or self.torch_threads < 0:
-            problems.append("history_s > 0, block_frames ≥ 1, max_gap ≥ 0, panel ≥ 64 and torch_threads ≥ 0 "
-                            "are required")
+                or self.torch_threads < 0 or self.blas_threads < 0:
+            problems.append("history_s > 0, block_frames ≥ 1, max_gap ≥ 0, panel ≥ 64 and torch_threads, "
+                            "blas_threads ≥ 0 are required")
         if self.vad_backend not in ("silero", "webrtc"):
             problems.append(f"vad_backend must be 'silero' or 'webrtc' (got {self.vad_backend!r})")
         if problems:
@@ -183,8 +186,9 @@ class Pipeline:
         threads = torch.get_num_threads()
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
+        blas = threadpool_limits(cfg.blas_threads, user_api="blas") if cfg.blas_threads else contextlib.nullcontext()
         try:
-            with tempfile.TemporaryDirectory(prefix=".echo-ihg-work-", dir=out.parent) as work:
+            with blas, tempfile.TemporaryDirectory(prefix=".echo-ihg-work-", dir=out.parent) as work:
                 return self._run(cfg, Path(portrait), Path(avatar_audio), Path(user_video),
                                  None if transcript is None else Path(transcript), out, Path(work), caught,
                                  progress_bars)
