@@ -126,10 +126,10 @@ def test_features_command_caches(clips, tmp_path, capsys):
 
 
 def test_video_without_audio_fails_before_tracking(clips, tmp_path, capsys, monkeypatch):
-    import echo_ihg.data.prepare as prep
+    import echo_ihg.data.adapters.base as base
 
     silent = tmp_path / "silent.mp4"
     write_mp4(silent, (np.zeros((64, 64, 3), np.uint8) for _ in range(10)))
-    monkeypatch.setattr(prep, "_track", lambda *a, **k: pytest.fail("tracked before checking the audio"))
+    monkeypatch.setattr(base, "track_participant", lambda *a, **k: pytest.fail("tracked before checking the audio"))
     assert main(["prepare", "pair", "--a", str(silent), "--b", str(clips / "B.mp4"), "-o", str(tmp_path / "o")]) == 2
     assert "silent.mp4: has no audio stream" in capsys.readouterr().err

@@ -74,10 +74,12 @@ def _no_source(p: argparse.ArgumentParser) -> int:
 
 
 def _config(args: argparse.Namespace):
+    from echo_ihg.data.adapters.base import ExtractOptions
     from echo_ihg.data.prepare import PrepareConfig
 
-    return PrepareConfig(vad_backend=args.vad, vad_mode=args.vad_mode, max_gap=args.max_gap,
-                         progress=not args.no_progress, licence=args.licence)
+    extract = ExtractOptions(vad_backend=args.vad, vad_mode=args.vad_mode, max_gap=args.max_gap,
+                             progress=not args.no_progress)
+    return PrepareConfig(extract=extract, licence=args.licence)
 
 
 def run_pair(args: argparse.Namespace) -> int:

@@ -70,3 +70,32 @@ def test_registry_names_every_adapter():
         assert get_adapter(name).NAME == name
     with pytest.raises(InputError, match="unknown dataset"):
         get_adapter("voxceleb")
+
+
+def _tracked(n: int):
+    from echo_ihg.data.adapters.base import _Tracked
+
+    return _Tracked(np.zeros((n, 478, 3), np.float32), np.ones(n, bool), 64, 64, [])
+
+
+def test_length_policy_cuts_to_the_shortest_stream_and_names_files(tmp_path, caplog):
+    import logging
+
+    from echo_ihg.data.adapters.base import ParticipantInput, SessionInput, common_length
+
+    a = ParticipantInput("a", tmp_path / "a.mp4", audio=tmp_path / "a.wav")
+    b = ParticipantInput("b", tmp_path / "b.mp4", audio=None)
+    inp = SessionInput("s", "train", a, b)
+    # within 2 frames (80 ms): cut silently; a partial last audio frame counts (ceil)
+    with caplog.at_level(logging.WARNING):
+        assert common_length(inp, {"A": _tracked(10), "B": _tracked(12)}, {"A": np.zeros(9 * 640 + 1), "B": None}) == 10
+    assert not caplog.records
+    # audio 0.8 s short of both videos: everything is cut to it, with every stream named
+    with caplog.at_level(logging.WARNING):
+        T = common_length(inp, {"A": _tracked(50), "B": _tracked(60)}, {"A": np.zeros(30 * 640), "B": None})
+    assert T == 30
+    msg = caplog.records[-1].getMessage()
+    assert "a.wav: 30 frames (1.20 s)" in msg and "a.mp4: 50 frames (2.00 s)" in msg and "b.mp4: 60 frames" in msg
+    with pytest.raises(InputError, match="no participant has a video"):
+        common_length(SessionInput("s", "train", ParticipantInput("a", None), ParticipantInput("b", None)),
+                      {"A": None, "B": None}, {"A": None, "B": None})

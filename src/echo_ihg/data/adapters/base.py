@@ -3,13 +3,25 @@
 An adapter only *discovers*: `plan(root, config)` walks a dataset root and yields one `Job` per dyadic
 session (or a `Skipped` naming the file that prevents it); `load(job)` reads it into a `SessionInput` (two
 `ParticipantInput`s: video, optional crop, audio, VAD intervals, source arrays). `build_session` then does
-the work every dataset shares:
+the work every source shares (the datasets, and `echo-ihg prepare pair` through `echo_ihg.data.prepare`):
 
-- face tracking at the project rate (`echo_ihg.tracking.face_mesh`), resampled by timestamp,
-- audio decoded, downmixed and resampled to 16 kHz (`echo_ihg.io.media.load_audio`),
+- audio decoded, downmixed and resampled to 16 kHz (`echo_ihg.io.media.load_audio`), before the slow
+  tracking so that a missing or broken track fails first; one file given to both participants (a mixed
+  track) is decoded once,
+- face tracking at the project rate (`echo_ihg.tracking.face_mesh`), resampled by timestamp, optionally
+  inside a crop of the frame (side-by-side recordings),
 - per-frame VAD from the dataset's own intervals when it has them, else `echo_ihg.audio.vad`,
 - source validity masks (dataset flags, zero rows, sentinels) resampled by timestamp onto our frames,
-- both participants cut to one length T (the shorter of the two videos: no invented frames).
+- the length policy below.
+
+Length policy (`common_length`). Each participant's video and, where given, audio is a stream (a
+participant without audio gets silence, one without video zero landmarks marked invalid; neither limits the
+length). A stream's length is the number of 25 fps frames it reaches into (video: the frames
+`iter_frames_at_fps` yields; audio of N samples: ceil(N / 640)). All streams are assumed to start together
+(no automatic alignment) and are cut to the shortest, T: no video frame is invented, and audio at most
+pads the last frame's partial 40 ms with silence. Encoders pad the last audio packet and containers round
+durations, so differences up to `LENGTH_TOLERANCE_FRAMES` (80 ms) are cut silently; a larger one gets a
+warning that names every stream with its file and duration.
 
 Adapters plan `Job`s (cheap, picklable) and `load` them into `SessionInput`s; `runner` executes
 plan → load → build → `write_session` serially, on a process pool or on Ray, with a resumable manifest.
@@ -37,6 +49,7 @@ log = logging.getLogger(__name__)
 # Values at or above this magnitude are treated as "invalid" sentinels, not measurements. Pixel
 # coordinates of 4K video (< 4e3), SMPL-H angles (rad) and translations stay far below it.
 SENTINEL_ABS = 1e5
+LENGTH_TOLERANCE_FRAMES = 2  # 80 ms: AAC padding and container rounding stay below this
 
 
 @dataclass(frozen=True)
@@ -49,12 +62,22 @@ class AdapterConfig:
     strict: bool = False          # first bad session aborts (default: report it and go on)
 
 
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How `build_session` tracks and estimates VAD (CLI flags override these defaults)."""
+
+    vad_backend: str = "silero"   # silero | webrtc
+    vad_mode: int = 2             # webrtc aggressiveness 0..3
+    max_gap: int | None = None    # tracking: longest gap (frames) that is interpolated; None = tracker default
+    progress: bool = True         # tracking progress bars
+
+
 @dataclass
 class ParticipantInput:
     """One participant as the dataset provides it, before tracking.
 
     video: None for a participant that is not filmed (HDTF's absent partner).
-    crop: (x0, x1) fractions of the frame width for side-by-side recordings (RealTalk).
+    crop: (x0, x1) fractions of the frame width for side-by-side recordings (RealTalk, `prepare pair`).
     audio: a file (any container, any rate) or an (N,) float32 array at 16 kHz; None = silence.
     vad_intervals: speech intervals in seconds from the dataset; None = estimate from the audio.
     source_valid: (mask (N,) bool at `source_fps`) from the dataset's own flags, AND-ed with tracking.
@@ -205,20 +228,26 @@ def parse_intervals(items: Any, where: Path, key: str) -> list[tuple[float, floa
 
 @dataclass
 class _Tracked:
-    landmarks: np.ndarray  # (T, 478, 3) float32
-    valid: np.ndarray      # (T,) bool
+    landmarks: np.ndarray  # (Tv, 478, 3) float32
+    valid: np.ndarray      # (Tv,) bool
     width: int
     height: int
+    masked_gaps: list[list[int]]  # [start, end) frame runs without a face that were not interpolated
+
+
+def crop_box(crop: tuple[float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """A (x0, x1) width-fraction crop -> pixel box (x0, y0, x1, y1) of a width × height frame."""
+    x0f, x1f = crop
+    return int(round(x0f * width)), 0, int(round(x1f * width)), height
 
 
 def _crop_frames(frames: Iterable[np.ndarray], crop: tuple[float, float]) -> Iterator[np.ndarray]:
-    x0f, x1f = crop
     for f in frames:
-        w = f.shape[1]
-        yield np.ascontiguousarray(f[:, int(round(x0f * w)):int(round(x1f * w))])
+        x0, y0, x1, y1 = crop_box(crop, f.shape[1], f.shape[0])
+        yield np.ascontiguousarray(f[y0:y1, x0:x1])
 
 
-def track_participant(p: ParticipantInput, fps: int = FPS) -> _Tracked:
+def track_participant(p: ParticipantInput, fps: int = FPS, options: ExtractOptions = ExtractOptions()) -> _Tracked:
     """Track one participant's face at `fps` (frames resampled by timestamp). Raises InputError."""
     from echo_ihg.io.media import iter_frames_at_fps, video_info
     from echo_ihg.tracking.face_mesh import track_frames, track_video
@@ -226,80 +255,133 @@ def track_participant(p: ParticipantInput, fps: int = FPS) -> _Tracked:
     assert p.video is not None
     try:
         if p.crop is None:
-            res = track_video(p.video, fps=fps)
+            res = track_video(p.video, fps=fps, progress=options.progress, max_gap=options.max_gap)
         else:
-            video_info(p.video)  # fails early, naming the file, for missing / non-media files
-            res = track_frames(_crop_frames(iter_frames_at_fps(p.video, fps), p.crop), fps=fps, source=p.video)
+            info = video_info(p.video)  # fails early, naming the file, for missing / non-media files
+            total = int(round(info.duration * fps)) if info.duration > 0 else None
+            res = track_frames(_crop_frames(iter_frames_at_fps(p.video, fps), p.crop), n_frames=total, fps=fps,
+                               progress=options.progress, source=p.video, max_gap=options.max_gap)
     except NoFaceError as exc:
         raise InputError(p.video, f"no usable face for participant {p.source_id} ({exc.problem})") from None
     lm = np.asarray(res.landmarks, np.float32)
     valid = np.asarray(res.valid, bool)
     if lm.ndim != 3 or lm.shape[1:] != (N_LANDMARKS, 3) or len(valid) != len(lm):
         raise InputError(p.video, f"tracker returned landmarks {lm.shape} / valid {valid.shape}")
-    return _Tracked(lm, valid, int(res.width), int(res.height))
+    return _Tracked(lm, valid, int(res.width), int(res.height), [[g.start, g.end] for g in res.masked_gaps])
 
 
-def _audio_for(p: ParticipantInput, T: int, fps: int, sample_rate: int) -> np.ndarray:
-    from echo_ihg.io.media import fit_audio_length, load_audio
+def _load_audio(p: ParticipantInput, sample_rate: int, fps: int, decoded: dict[Path, np.ndarray]) -> np.ndarray | None:
+    """The participant's whole audio track (N,) float32, or None for a participant without audio.
+
+    `decoded` memoises files: one mixed track given to both participants is decoded once.
+    """
+    from echo_ihg.io.media import load_audio
 
     if p.audio is None:
-        audio = np.zeros(0, np.float32)
-    elif isinstance(p.audio, np.ndarray):
+        return None
+    if isinstance(p.audio, np.ndarray):
         audio = np.asarray(p.audio, np.float32).reshape(-1)
     else:
-        audio = load_audio(p.audio, sample_rate=sample_rate)
-        short = T / fps - len(audio) / sample_rate
-        if short > 1.0:  # padding a few ms is routine; seconds of missing audio are worth a warning
-            log.warning("%s: audio is %.1f s shorter than the video; padded with silence", p.audio, short)
-    return fit_audio_length(audio, T, fps, sample_rate)
+        path = Path(p.audio)
+        if path not in decoded:
+            decoded[path] = load_audio(path, sample_rate=sample_rate)
+        audio = decoded[path]
+    if len(audio) * fps < sample_rate:
+        raise InputError(_audio_path(p), f"audio of participant {p.source_id} is shorter than one video frame "
+                                         f"({len(audio)} samples)")
+    return audio
 
 
-def _vad_for(p: ParticipantInput, audio: np.ndarray, T: int, fps: int) -> tuple[np.ndarray, str]:
+def _audio_path(p: ParticipantInput) -> Path | None:
+    return None if p.audio is None or isinstance(p.audio, np.ndarray) else Path(p.audio)
+
+
+def _video_name(p: ParticipantInput) -> str:
+    return f"{p.video}" + (f" (crop x {p.crop[0]:g}..{p.crop[1]:g} of the width)" if p.crop else "")
+
+
+def common_length(inp: SessionInput, tracked: dict[str, _Tracked | None], audio: dict[str, np.ndarray | None],
+                   fps: int = FPS, sample_rate: int = SAMPLE_RATE) -> int:
+    """The length policy (module docstring): T = the shortest stream; a warning names every stream, with its
+    file and duration, when one is more than `LENGTH_TOLERANCE_FRAMES` longer than T. Raises InputError."""
+    streams: list[tuple[str, int, float]] = []  # (what, whole frames, seconds)
+    for role in ("A", "B"):
+        p: ParticipantInput = getattr(inp, role)
+        if tracked[role] is not None:
+            n = len(tracked[role].valid)
+            streams.append((f"{role} video {_video_name(p)}", n, n / fps))
+        if audio[role] is not None:
+            n = len(audio[role])
+            where = _audio_path(p) or "(in memory)"
+            streams.append((f"{role} audio {where}", -(-n * fps // sample_rate), n / sample_rate))  # ceil
+    if all(t is None for t in tracked.values()):
+        raise InputError(None, f"session {inp.session_id}: no participant has a video")
+    T = min(n for _, n, _ in streams)
+    if max(n for _, n, _ in streams) - T > LENGTH_TOLERANCE_FRAMES:
+        log.warning("session %s: recordings differ in length; all cut to the shortest, %d frames (%.2f s), "
+                    "assuming they start together: %s", inp.session_id, T, T / fps,
+                    "; ".join(f"{what}: {n} frames ({sec:.2f} s)" for what, n, sec in streams))
+    if T == 0:
+        what = min(streams, key=lambda s: s[1])[0]
+        raise InputError(None, f"session {inp.session_id}: {what} decoded to zero frames")
+    return T
+
+
+def _vad_for(p: ParticipantInput, audio: np.ndarray, T: int, fps: int,
+             options: ExtractOptions) -> tuple[np.ndarray, str]:
     if p.vad_intervals is not None:
         return intervals_to_frames(p.vad_intervals, T, fps), "dataset"
     if p.audio is None or not np.any(audio):
         return np.zeros(T, np.float32), "silent"
     from echo_ihg.audio.vad import speech_probability
 
-    prob = np.asarray(speech_probability(audio), np.float32).reshape(-1)
+    prob = np.asarray(speech_probability(audio, backend=options.vad_backend, mode=options.vad_mode),
+                      np.float32).reshape(-1)
     out = np.zeros(T, np.float32)
     out[: min(T, len(prob))] = prob[:T]
     return np.clip(np.nan_to_num(out), 0.0, 1.0), "estimated"
 
 
-def _extractor_versions(pmeta: dict) -> dict[str, str]:
+def _extractor_versions(pmeta: dict, options: ExtractOptions) -> dict[str, str]:
     """Versions of the extractors that made this session's arrays (derived-feature caches key on them)."""
     import importlib.metadata
+
+    from echo_ihg.audio.features import VERSION as MEL_VERSION
 
     try:
         mp_version = importlib.metadata.version("mediapipe")
     except importlib.metadata.PackageNotFoundError:
         mp_version = "unknown"
-    out = {"tracking": f"mediapipe-{mp_version}-face-mesh-{N_LANDMARKS}"}
+    out = {"tracking": f"mediapipe-{mp_version}-face-mesh-{N_LANDMARKS}", "mel": MEL_VERSION}
     if any(m["vad_source"] == "estimated" for m in pmeta.values()):
         from echo_ihg.audio.vad import version
 
-        out["vad"] = version()
+        out["vad"] = version(options.vad_backend, options.vad_mode)
     return out
 
 
-def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_RATE) -> "Session":
-    """Track, decode and align both participants of `inp` -> `echo_ihg.data.session.Session`."""
-    from echo_ihg.data.session import Participant, Session
+def _transcript(inp: SessionInput, T: int, fps: int) -> list[dict]:
+    late = [e for e in inp.transcript if e["start"] >= T / fps]
+    if late:
+        log.warning("session %s: %d transcript entries start after the session ends (%.2f s)",
+                    inp.session_id, len(late), T / fps)
+    return sorted(inp.transcript, key=lambda w: (w["start"], w["end"]))
 
+
+def build_session(inp: SessionInput, options: ExtractOptions = ExtractOptions(), fps: int = FPS,
+                  sample_rate: int = SAMPLE_RATE) -> "Session":
+    """Decode, track and align both participants of `inp` -> `echo_ihg.data.session.Session`."""
+    from echo_ihg.data.session import Participant, Session
+    from echo_ihg.io.media import fit_audio_length
+
+    decoded: dict[Path, np.ndarray] = {}
+    # audio first: a missing or broken track fails before the slow tracking
+    audio = {role: _load_audio(getattr(inp, role), sample_rate, fps, decoded) for role in ("A", "B")}
     tracked: dict[str, _Tracked | None] = {}
     for role in ("A", "B"):
         p: ParticipantInput = getattr(inp, role)
-        tracked[role] = track_participant(p, fps) if p.video is not None else None
-    lengths = [len(t.valid) for t in tracked.values() if t is not None]
-    if not lengths:
-        raise InputError(None, f"session {inp.session_id}: no participant has a video")
-    T = min(lengths)
-    if max(lengths) - T > fps:  # more than a second apart: worth knowing, still usable
-        log.warning("session %s: participant videos differ by %.1f s; cut to the shorter (%d frames)",
-                    inp.session_id, (max(lengths) - T) / fps, T)
-    if T == 0:
-        raise InputError(None, f"session {inp.session_id}: video decoded to zero frames")
+        tracked[role] = track_participant(p, fps, options) if p.video is not None else None
+    T = common_length(inp, tracked, audio, fps, sample_rate)
 
     parts, pmeta = {}, {}
     for role in ("A", "B"):
@@ -312,16 +394,21 @@ def build_session(inp: SessionInput, fps: int = FPS, sample_rate: int = SAMPLE_R
             landmarks, valid = tr.landmarks[:T], tr.valid[:T].copy()
         if p.source_valid is not None and p.source_fps:
             valid &= resample_mask(p.source_valid, p.source_fps, T, fps)
-        audio = _audio_for(p, T, fps, sample_rate)
-        vad, vad_source = _vad_for(p, audio, T, fps)
-        parts[role] = Participant(audio=audio, landmarks=landmarks, valid=valid, vad=vad,
+        track = audio[role]
+        cut = fit_audio_length(np.zeros(0, np.float32) if track is None else track, T, fps, sample_rate)
+        vad, vad_source = _vad_for(p, cut, T, fps, options)
+        parts[role] = Participant(audio=cut, landmarks=landmarks, valid=valid, vad=vad,
                                   extra={safe_name(k): v for k, v in p.extra.items()})
         pmeta[role] = {"source_id": p.source_id, "video": str(p.video) if p.video else None,
-                       "crop": list(p.crop) if p.crop else None, "vad_source": vad_source,
+                       "crop": list(p.crop) if p.crop else None,
+                       "audio_source": None if p.audio is None else str(_audio_path(p) or "array"),
+                       "audio_seconds": None if track is None else round(len(track) / sample_rate, 4),
+                       "video_frames": len(tr.valid) if tr else None, "vad_source": vad_source,
                        "valid_fraction": round(float(valid.mean()), 4),
                        "frame_size": [tr.width, tr.height] if tr else None,
+                       "masked_gaps": tr.masked_gaps if tr else None,
                        "extra_keys": {safe_name(k): k for k in p.extra}, **p.meta}
     meta = {"id": inp.session_id, "fps": fps, "T": T, "sample_rate": sample_rate,
-            "extractors": _extractor_versions(pmeta), "participants": pmeta, **inp.meta}
-    transcript = sorted(inp.transcript, key=lambda w: (w["start"], w["end"]))
-    return Session(session_id=inp.session_id, meta=meta, transcript=transcript, A=parts["A"], B=parts["B"])
+            "extractors": _extractor_versions(pmeta, options), "participants": pmeta, **inp.meta}
+    return Session(session_id=inp.session_id, meta=meta, transcript=_transcript(inp, T, fps),
+                   A=parts["A"], B=parts["B"])
