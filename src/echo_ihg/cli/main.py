@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "train-sync": "train_sync",
     "train": "train",
     "generate": "generate",
+    "evaluate": "evaluate",
     "serve": "serve",
 }
 

@@ -1,0 +1,516 @@
+"""One live session: the user's webcam frames and microphone in, the avatar's frames and audio out, at 25 fps.
+
+Timeline. The avatar clock ticks at 25 fps from the moment the first motion chunk is ready. At tick n the
+*clock thread* takes the newest user frame that arrived (older unprocessed ones are dropped: never queued),
+tracks and encodes it, pops one frame of the user's audio features, hands both to the *generation thread*, and
+sends avatar frame n with its 640 samples of avatar audio. It never waits for the user or the model: a missing
+user frame is pushed as an absent (masked) frame; a motion frame the model has not delivered in time is
+replaced by the last image sent (counted as late); when the clock itself falls behind, ticks skip tracking and
+rendering (counted as skipped) so that the audio and the frame count stay on time.
+
+The generation thread owns the `StreamingGenerator` and runs its chunks. The model may only read user frames
+before a chunk's first frame t0; the live loop gives it the user's stream delayed by `user_lag_frames` (L),
+so that chunk t0 can be generated while ticks t0 − L … t0 − 1 run and is ready when frame t0 is due. The
+avatar frame n is therefore sent right after user frame n was processed (the display latency); the model's
+reaction delay — the age of the newest user frame behind an avatar frame — is L + 1 + (n − t0) frames.
+
+The avatar's speech is known ahead (a file or a TTS stream): it is committed to the timeline
+L + chunk + window frames ahead of the clock (the look-ahead the model's audio attention needs), so audio
+pushed now is heard after ~that many frames; before and after it the avatar's audio is silence (it listens).
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import logging
+import queue
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from echo_ihg.constants import FPS, MELS_PER_FRAME, N_MELS, SAMPLES_PER_FRAME
+from echo_ihg.errors import EchoError, InputError
+
+log = logging.getLogger(__name__)
+
+MEL_DIM = MELS_PER_FRAME * N_MELS
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Live generation settings (CLI flags override them)."""
+
+    size: int = 256                 # px, avatar frames (square)
+    steps: int = 6                  # sampler steps per chunk
+    seed: int = 0
+    overlap: int = 4                # frames re-sampled at each chunk start (larger: more, shorter chunks)
+    user_lag_frames: int = 12       # L (see the module docstring): room for one chunk's generation time
+    neutral_frames: int = 25        # tracked user frames that define the user's neutral face
+    jpeg_quality: int = 80
+    max_audio_lag_frames: int = 10  # user audio frames buffered beyond the clock before the oldest are dropped
+    max_behind_frames: int = 2      # the clock this far behind: ticks skip tracking and rendering
+    stats_every_s: float = 1.0
+    history_s: float = 60.0
+    vad_backend: str = "silero"
+    avatar_speaker: str = "A"
+
+    def __post_init__(self) -> None:
+        if not 64 <= self.size <= 1024 or not 1 <= self.steps <= 50 or self.overlap < 1 \
+                or self.user_lag_frames < 0 or self.neutral_frames < 1 or not 10 <= self.jpeg_quality <= 100:
+            raise InputError(None, "invalid live config: size 64..1024, steps 1..50, overlap ≥ 1, "
+                                   "user_lag_frames ≥ 0, neutral_frames ≥ 1, jpeg_quality 10..100")
+
+
+class LiveModel:
+    """What all sessions share: the model, its codec, the renderer and the set-up portrait (read-only)."""
+
+    def __init__(self, checkpoint: str | Path | None, portrait: str | Path | None, config: LiveConfig,
+                 text_encoder: Any = None):
+        from echo_ihg.assets import default_portrait
+        from echo_ihg.data.train_features import identity_vector
+        from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
+        from echo_ihg.inference.stages import AvatarMotionDecoder, rest_motion
+
+        self.config = config
+        self.pipeline_config = PipelineConfig(steps=config.steps, seed=config.seed, size=config.size,
+                                              history_s=config.history_s, vad_backend=config.vad_backend,
+                                              avatar_speaker=config.avatar_speaker)
+        # the offline pipeline's loading and portrait set-up, reused (one copy of that logic)
+        self.pipe = Pipeline(checkpoint, self.pipeline_config, text_encoder=text_encoder)
+        self.model, self.codec = self.pipe.model, self.pipe.codec
+        if not config.overlap < self.model.cfg.chunk_frames:
+            raise InputError(None, f"overlap {config.overlap} must be below the model's chunk of "
+                                   f"{self.model.cfg.chunk_frames} frames")
+        self.portrait_path = Path(portrait) if portrait is not None else default_portrait()
+        self.portrait = self._portrait(self.portrait_path, self.pipe.renderer)
+        self.identity = identity_vector(self.portrait.landmarks, self.portrait.aspect)
+        self.decoder = AvatarMotionDecoder(self.codec, self.portrait.landmarks, self.portrait.aspect)
+        self.rest = rest_motion(self.codec)
+        self.rest_jpeg = self.jpeg(self.render(self.decoder.decode(self.rest[None])[0]))
+        if self.pipe._conditioner(self.pipeline_config) is not None:
+            self.pipe.text_encoder.encode(["warm-up"])  # load the text encoder now, not in a session
+
+    @staticmethod
+    def _portrait(path: Path, renderer):
+        """Track the portrait and set the renderer up on a head-and-shoulders crop: live frames are small, and
+        a face that fills a fifth of a full photo would be a few dozen pixels wide."""
+        from echo_ihg.errors import NoFaceError
+        from echo_ihg.inference.pipeline import _Portrait
+        from echo_ihg.render.base import load_portrait
+        from echo_ihg.tracking.face_mesh import track_image
+
+        rgb, _ = load_portrait(path, renderer.config)
+        try:
+            rgb = face_crop(rgb, track_image(rgb))
+            landmarks = track_image(rgb)
+        except NoFaceError:
+            raise NoFaceError(path, "no face found in the portrait (a clear, roughly frontal face is needed)") \
+                from None
+        try:
+            state = renderer.setup(rgb, landmarks=landmarks)
+        except InputError as exc:
+            raise InputError(path, exc.problem) from None
+        return _Portrait(state, landmarks, rgb.shape[1] / rgb.shape[0])
+
+    @property
+    def chunk_new_frames(self) -> int:
+        return self.model.cfg.chunk_frames - self.config.overlap
+
+    @property
+    def lookahead(self) -> int:
+        """Frames of avatar audio committed ahead of the clock (see the module docstring)."""
+        return self.config.user_lag_frames + self.chunk_new_frames + self.model.cfg.audio_window + 3
+
+    def render(self, landmarks: np.ndarray) -> np.ndarray:
+        return self.pipe.renderer.render_frame(self.portrait.state, landmarks)
+
+    def jpeg(self, rgb: np.ndarray) -> bytes:
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]),
+                               [cv2.IMWRITE_JPEG_QUALITY, self.config.jpeg_quality])
+        assert ok
+        return buf.tobytes()
+
+    def generator(self):
+        from echo_ihg.model.engine import SamplerConfig, StreamingGenerator
+
+        c = self.config
+        sampler = SamplerConfig(steps=c.steps, overlap=c.overlap, describe_window=int(c.history_s * FPS))
+        return StreamingGenerator(self.model, self.identity, sampler, self.pipe._conditioner(self.pipeline_config),
+                                  initial_motion=self.rest, seed=c.seed)
+
+
+def face_crop(rgb: np.ndarray, landmarks: np.ndarray, face_fraction: float = 0.38) -> np.ndarray:
+    """The largest square around the face in which the face is at least `face_fraction` of the side wide
+    (the whole image when it already is), shifted to stay inside the image."""
+    h, w = rgb.shape[:2]
+    pts = landmarks[:468, :2] * np.array([w, h], np.float32)
+    lo, hi = pts.min(0), pts.max(0)
+    side = int(min(min(w, h), max(hi - lo) / face_fraction))
+    cx, cy = (lo + hi) / 2
+    x0 = int(np.clip(cx - side / 2, 0, w - side))
+    y0 = int(np.clip(cy - side * 0.45, 0, h - side))      # a little more room below (neck, shoulders)
+    return np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+
+
+@dataclass
+class Stats:
+    """Counters and rolling windows of one session (read by `snapshot`)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    frames_sent: int = 0
+    user_frames: int = 0            # received
+    user_dropped: int = 0           # replaced by a newer one before a tick took them
+    user_tracked: int = 0           # with a face
+    late: int = 0                   # motion not ready in time (last image repeated)
+    skipped: int = 0                # ticks without tracking / rendering (clock behind)
+    audio_dropped: int = 0          # user audio frames dropped (too far ahead of the clock)
+    out_dropped: int = 0            # frames the client did not take in time
+    latency_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
+    reaction_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
+    sent_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
+    chunk_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=20))
+
+    def snapshot(self) -> dict[str, Any]:
+        def pct(d, q):
+            return round(float(np.percentile(np.asarray(d), q)), 1) if d else None
+        t = list(self.sent_times)
+        fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
+        return {"type": "stats", "frames_sent": self.frames_sent, "fps": round(fps, 2),
+                "latency_ms": {"p50": pct(self.latency_ms, 50), "p95": pct(self.latency_ms, 95)},
+                "reaction_ms": {"p50": pct(self.reaction_ms, 50), "p95": pct(self.reaction_ms, 95)},
+                "chunk_ms": pct(self.chunk_ms, 50), "user_frames": self.user_frames,
+                "user_dropped": self.user_dropped, "user_tracked": self.user_tracked, "late": self.late,
+                "skipped": self.skipped, "audio_dropped": self.audio_dropped, "out_dropped": self.out_dropped,
+                "uptime_s": round(time.perf_counter() - self.started, 2)}
+
+
+class LiveSession:
+    """A session's threads and queues. `send(kind, payload)` delivers to the client (thread-safe, never
+    blocks): kind "frame" (bytes, with the user frame's arrival time) or "json" (dict)."""
+
+    def __init__(self, shared: LiveModel, send: Callable[[str, Any], None], max_avatar_audio_s: float = 300.0,
+                 max_frame_pixels: int = 1280 * 720):
+        self.m, self.cfg, self.send = shared, shared.config, send
+        self.max_avatar_samples = int(max_avatar_audio_s * 16000)
+        self.max_frame_pixels = max_frame_pixels
+        self.stats = Stats()
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        self.failed: str | None = None
+        self._lock = threading.Lock()
+        self._slot = None                                   # newest user frame: (VideoFrame, arrival)
+        self._user_pcm: list[np.ndarray] = []               # user audio chunks not yet featurised
+        self._avatar_pcm = collections.deque()              # avatar speech not yet committed (float32 chunks)
+        self._avatar_queued = 0
+        self._gen_q: queue.Queue = queue.Queue()
+        self._motion: dict[int, tuple[np.ndarray, int]] = {}   # frame -> (landmarks, chunk start)
+        self._threads = [threading.Thread(target=self._guard(self._clock), daemon=True, name="live-clock"),
+                         threading.Thread(target=self._guard(self._generate), daemon=True, name="live-gen")]
+
+    # ---- inputs (called from the server's event loop; cheap) ----------------------------------------------
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def on_video(self, frame, arrival: float) -> None:
+        with self._lock:
+            if self._slot is not None:
+                self.stats.user_dropped += 1
+            self._slot = (frame, arrival)
+            self.stats.user_frames += 1
+
+    def on_user_audio(self, samples: np.ndarray) -> None:
+        with self._lock:
+            self._user_pcm.append(np.asarray(samples, np.float32) / 32768.0)
+
+    def on_avatar_audio(self, samples: np.ndarray) -> None:
+        """float32 16 kHz mono samples (or int16) of the avatar's speech, appended after what is queued."""
+        x = np.asarray(samples)
+        x = x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise InputError(None, "the avatar audio contains NaN or infinite samples")
+        with self._lock:
+            if self._avatar_queued + len(x) > self.max_avatar_samples:
+                raise InputError(None, f"more than {self.max_avatar_samples / 16000:.0f} s of avatar audio queued")
+            self._avatar_pcm.append(x)
+            self._avatar_queued += len(x)
+
+    def on_avatar_file(self, data: bytes) -> float:
+        """An audio file's bytes (any container) -> queued; returns its duration in seconds. Blocking
+        (decoding): call it off the event loop."""
+        from echo_ihg.io.media import load_audio
+
+        with tempfile.TemporaryDirectory(prefix="echo-ihg-live-") as tmp:
+            path = Path(tmp) / "avatar_audio"
+            path.write_bytes(data)
+            try:
+                audio = load_audio(path)
+            except InputError as exc:
+                raise InputError(None, f"the avatar audio file could not be decoded: {exc.problem}") from None
+        self.on_avatar_audio(audio)
+        return len(audio) / 16000
+
+    def on_transcript(self, entries: list[dict]) -> None:
+        self._gen_q.put(("transcript", entries))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopped.set()
+        self._gen_q.put(("stop", None))
+        for t in self._threads:
+            if t.is_alive() and t is not threading.current_thread():
+                t.join(timeout)
+
+    # ---- threads --------------------------------------------------------------------------------------
+    def _guard(self, fn):
+        def run():
+            try:
+                fn()
+            except Exception as exc:   # a session's failure ends this session only: report it, stop it
+                log.exception("live session failed")
+                self.failed = f"{type(exc).__name__}: {exc}"
+                self.stopped.set()
+                self.send("json", {"type": "error", "code": "session_failed", "message": self.failed,
+                                   "fatal": True})
+        return run
+
+    def _generate(self) -> None:
+        gen = self.m.generator()
+        produced = 0
+        while not self.stopped.is_set():
+            items = [self._gen_q.get()]
+            while True:                        # take everything queued before generating
+                try:
+                    items.append(self._gen_q.get_nowait())
+                except queue.Empty:
+                    break
+            for kind, payload in items:
+                if kind == "stop":
+                    return
+                if kind == "user":
+                    gen.push_user(*payload)
+                elif kind == "avatar":
+                    gen.push_avatar(*payload)
+                elif kind == "transcript":
+                    gen.push_transcript(payload)
+            t = time.perf_counter()
+            motion = gen.pull()
+            if len(motion):
+                starts = gen.state.emitted                 # first frame of every chunk so far
+                n_chunks = sum(1 for b in starts if b >= produced)
+                landmarks = self.m.decoder.decode(motion)
+                self.stats.chunk_ms.append((time.perf_counter() - t) * 1000 / max(1, n_chunks))
+                with self._lock:
+                    for i, lm in enumerate(landmarks):
+                        f = produced + i
+                        self._motion[f] = (lm, starts[bisect.bisect_right(starts, f) - 1])
+                produced += len(motion)
+                self.ready.set()
+
+    def _clock(self) -> None:
+        from echo_ihg.audio.features import MelStreamer
+        from echo_ihg.audio.vad import VadStreamer
+        from echo_ihg.tracking.tracker import FaceTracker
+
+        self._user = _UserStream(self.m, self.cfg, MelStreamer(), VadStreamer(self.cfg.vad_backend))
+        self._avatar = _AvatarStream(MelStreamer(), VadStreamer(self.cfg.vad_backend))
+        with FaceTracker(static_image_mode=False) as tracker:
+            self._user.tracker = tracker
+            for _ in range(self.cfg.user_lag_frames):      # the lag: the model sees the user L frames late
+                self._gen_q.put(("user", self._user.absent_frame()))
+            self._commit_avatar(self.m.lookahead)
+            while not self.ready.wait(0.05):               # the first chunk: the clock starts when it is ready
+                if self.stopped.is_set():
+                    return
+            self.send("json", {"type": "started", "fps": FPS, "size": self.cfg.size})
+            self._run_ticks()
+
+    def _run_ticks(self) -> None:
+        t0, n, last_jpeg, last_stats = time.perf_counter(), 0, self.m.rest_jpeg, time.perf_counter()
+        while not self.stopped.is_set():
+            now = time.perf_counter()
+            due = t0 + n / FPS
+            if now < due:
+                time.sleep(due - now)
+            cheap = (time.perf_counter() - due) * FPS > self.cfg.max_behind_frames
+            last_jpeg = self._tick(n, cheap, last_jpeg)
+            n += 1
+            if time.perf_counter() - last_stats >= self.cfg.stats_every_s:
+                last_stats = time.perf_counter()
+                self.send("json", self.stats.snapshot())
+
+    def _tick(self, n: int, cheap: bool, last_jpeg: bytes) -> bytes:
+        from echo_ihg.inference.protocol import pack_frame
+
+        with self._lock:
+            slot, self._slot = self._slot, None
+            pcm, self._user_pcm = self._user_pcm, []
+        user = None
+        if slot is not None and not cheap:
+            user = self._user.track(slot[0], self.max_frame_pixels, self.send)
+            self.stats.user_tracked += user is not None
+        elif slot is not None:
+            self.stats.user_dropped += 1
+        self.stats.audio_dropped += self._user.add_audio(pcm, self.cfg.max_audio_lag_frames)
+        self._gen_q.put(("user", self._user.frame(user)))
+        self._commit_avatar(n + self.m.lookahead)
+        with self._lock:
+            entry = self._motion.pop(n, None)
+            for f in [f for f in self._motion if f < n]:
+                del self._motion[f]
+        if cheap:
+            self.stats.skipped += 1
+        elif entry is not None:
+            last_jpeg = self.m.jpeg(self.m.render(entry[0]))
+        else:
+            self.stats.late += 1
+        if entry is not None:
+            self.stats.reaction_ms.append((n - (entry[1] - self.cfg.user_lag_frames - 1)) * 1000 / FPS)
+        audio = self._avatar.pcm.pop(n, np.zeros(SAMPLES_PER_FRAME, np.int16))
+        arrival = slot[1] if slot is not None and not cheap else None
+        latency = (time.perf_counter() - arrival) * 1000 if arrival is not None else float("nan")
+        msg = pack_frame(n, slot[0].seq if arrival else None, slot[0].client_ms if arrival else None,
+                         latency, audio, last_jpeg)
+        self.send("frame", (msg, arrival))
+        return last_jpeg
+
+    def _commit_avatar(self, upto: int) -> None:
+        """Commit avatar audio (queued speech, else silence) for frames up to `upto` and feed its features."""
+        a = self._avatar
+        while a.committed < upto:
+            need = SAMPLES_PER_FRAME
+            parts = []
+            with self._lock:
+                while need and self._avatar_pcm:
+                    head = self._avatar_pcm.popleft()
+                    take, rest = head[:need], head[need:]
+                    if len(rest):
+                        self._avatar_pcm.appendleft(rest)
+                    parts.append(take)
+                    need -= len(take)
+                    self._avatar_queued -= len(take)
+            x = np.concatenate(parts + [np.zeros(need, np.float32)])
+            mel, vad = a.push(x)
+            if len(mel):
+                self._gen_q.put(("avatar", (mel, vad)))
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = self.stats.snapshot()
+        with self._lock:
+            snap["avatar_audio_queued_s"] = round(self._avatar_queued / 16000, 2)
+        return snap
+
+
+class _AvatarStream:
+    """The avatar's committed audio: per-frame PCM for output and per-frame features for the model."""
+
+    def __init__(self, mel, vad):
+        self.mel_s, self.vad_s = mel, vad
+        self.committed = 0
+        self.pcm: dict[int, np.ndarray] = {}
+        self._mel = np.zeros((0, MEL_DIM), np.float32)
+        self._vad = np.zeros(0, np.float32)
+
+    def push(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One frame (640 samples) -> the (mel (k, 320), vad (k,)) frames now complete in both streams."""
+        self.pcm[self.committed] = (np.clip(x, -1, 1) * 32767).astype(np.int16)
+        self.committed += 1
+        self._mel = np.concatenate([self._mel, self.mel_s.push(x).reshape(-1, MEL_DIM)])
+        self._vad = np.concatenate([self._vad, self.vad_s.push(x)])
+        k = min(len(self._mel), len(self._vad))
+        out = self._mel[:k], self._vad[:k]
+        self._mel, self._vad = self._mel[k:], self._vad[k:]
+        return out
+
+
+class _UserStream:
+    """The user's side of the clock: tracking, the neutral face, motion codes and audio features."""
+
+    def __init__(self, shared: LiveModel, cfg: LiveConfig, mel, vad):
+        from echo_ihg.inference.stages import SILENCE, UserMotionEncoder
+
+        self.m, self.cfg, self.mel_s, self.vad_s = shared, cfg, mel, vad
+        self.silence = np.full(MEL_DIM, SILENCE, np.float32)
+        self.absent = UserMotionEncoder(shared.codec, np.zeros((478, 3), np.float32), 1.0).absent
+        self.tracker = None
+        self.encoder = None
+        self.size: tuple[int, int] | None = None
+        self.first: list[np.ndarray] = []      # tracked frames until the neutral face is known
+        self.last: np.ndarray | None = None
+        self.mel = collections.deque()
+        self.vad = collections.deque()
+        self._pending_mel = np.zeros((0, MEL_DIM), np.float32)
+
+    def track(self, frame, max_pixels: int, send) -> np.ndarray | None:
+        """A user VideoFrame -> landmarks (478, 3) or None (no face / undecodable: an error frame is sent)."""
+        img = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if img is None or img.shape[0] * img.shape[1] > max_pixels:
+            send("json", {"type": "error", "code": "bad_video",
+                          "message": f"frame {frame.seq}: " + ("not a decodable JPEG" if img is None else
+                                                               f"{img.shape[1]}×{img.shape[0]} is over the limit")})
+            return None
+        if self.size is not None and img.shape[:2] != self.size:   # the camera changed: start over
+            self.tracker.reset()
+            self.encoder, self.first, self.last = None, [], None
+        self.size = img.shape[:2]
+        return self.tracker.process(np.ascontiguousarray(img[:, :, ::-1]))
+
+    def frame(self, landmarks: np.ndarray | None) -> tuple:
+        """The model's inputs for one user frame: (mel (1, 320), motion (1, Dm), attrs, vad (1,))."""
+        from echo_ihg.inference.stages import UserMotionEncoder
+        from echo_ihg.motion.codec import neutral_from_sequence
+
+        mel = self.mel.popleft() if self.mel else self.silence
+        vad = self.vad.popleft() if self.vad else 0.0
+        aspect = self.size[1] / self.size[0] if self.size else 1.0
+        if landmarks is not None:
+            self.last = landmarks
+            if self.encoder is None:
+                self.first.append(landmarks)
+                if len(self.first) >= self.cfg.neutral_frames:
+                    neutral = neutral_from_sequence(np.stack(self.first), None, aspect)
+                    self.encoder, self.first = UserMotionEncoder(self.m.codec, neutral, aspect), []
+        if self.encoder is None or self.last is None:
+            motion, attrs = self.absent(1)
+        else:        # a frame without a face holds the last one, masked (as offline tracking does)
+            motion, attrs = self.encoder.encode(self.last[None], np.ones(1, bool))
+            if landmarks is None:
+                attrs = {k: np.full(1, np.nan, np.float32) for k in attrs}
+        return mel[None], motion, attrs, np.array([vad], np.float32)
+
+    def absent_frame(self) -> tuple:
+        motion, attrs = self.absent(1)
+        return self.silence[None], motion, attrs, np.zeros(1, np.float32)
+
+    def add_audio(self, chunks: list[np.ndarray], max_lag: int) -> int:
+        """Featurise the user's new audio; returns the frames dropped because they ran too far ahead."""
+        if chunks:
+            x = np.concatenate(chunks)
+            mel = self.mel_s.push(x).reshape(-1, MEL_DIM)
+            vad = self.vad_s.push(x)
+            self._pending_mel = np.concatenate([self._pending_mel, mel])
+            self.vad.extend(vad.tolist())
+            self.mel.extend(self._pending_mel)
+            self._pending_mel = self._pending_mel[:0]
+        dropped = 0
+        while len(self.mel) > max_lag:
+            self.mel.popleft()
+            dropped += 1
+        while len(self.vad) > max_lag:
+            self.vad.popleft()
+        return dropped
+
+
+def check_session_error(exc: BaseException) -> tuple[str, str]:
+    """An exception from a session input -> (code, message) for an error frame."""
+    if isinstance(exc, InputError):
+        return "bad_input", exc.problem
+    if isinstance(exc, EchoError):
+        return "error", str(exc)
+    return "internal", f"{type(exc).__name__}"
