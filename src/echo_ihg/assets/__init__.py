@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from echo_ihg.errors import InputError
+
 ASSETS_DIR = Path(__file__).resolve().parent
 
 
 def asset_path(*parts: str) -> Path:
+    """Path of a file shipped in `echo_ihg/assets` (parts may hold '/'). Raises InputError when it is missing."""
     path = ASSETS_DIR.joinpath(*parts)
     if not path.exists():
-        raise FileNotFoundError(f"packaged asset missing: {path} (reinstall echo-ihg)")
+        raise InputError(path, "packaged asset missing (reinstall echo-ihg, or rebuild it with scripts/build_*.py)")
     return path
 
 

@@ -20,22 +20,17 @@ astronaut and LFW subset, symmetrised with its mirror image. `scripts/build_cano
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from echo_ihg.assets import asset_path  # the one implementation; eval, cli.synth, scripts import it from here
 from echo_ihg.constants import N_LANDMARKS
 from echo_ihg.errors import InputError
 from echo_ihg.motion import topology as topo
 
 ASSET_NAME = "canonical_face.safetensors"
 N_FACE = topo.N_FACE_POINTS
-
-
-def asset_path(name: str) -> Path:
-    """Path of a file shipped in `echo_ihg/assets`."""
-    return Path(str(resources.files("echo_ihg") / "assets" / name))
 
 
 def to_metric(landmarks: np.ndarray, aspect: float = 1.0) -> np.ndarray:
@@ -82,10 +77,7 @@ def validate_landmarks(landmarks: np.ndarray, source: str | Path | None = None, 
 def _load_asset() -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
 
-    path = asset_path(ASSET_NAME)
-    if not path.is_file():
-        raise InputError(path, "canonical face asset is missing; run scripts/build_canonical.py")
-    data = load_file(str(path))
+    data = load_file(str(asset_path(ASSET_NAME)))
     for v in data.values():
         v.setflags(write=False)
     return data

@@ -28,9 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
+from echo_ihg.assets import asset_path
 from echo_ihg.errors import InputError
 from echo_ihg.motion import topology as topo
-from echo_ihg.motion.canonical import asset_path, canonical_face, mirror_landmarks, validate_landmarks
+from echo_ihg.motion.canonical import canonical_face, mirror_landmarks, validate_landmarks
 from echo_ihg.motion.gaze import gaze_from_points, place_irises
 from echo_ihg.motion.pose import (Pose, apply_pose, centre_depth, estimate_pose, pose_to_vector, remove_pose,
                                   vector_to_pose)
