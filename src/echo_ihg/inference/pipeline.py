@@ -15,9 +15,11 @@ Stages (each timed; exclusive wall time, they add up to the total):
     render    motion -> portrait landmarks -> frames (and the side-by-side composition)
     encode    H.264 + AAC
 
-Memory is bounded for any length: video frames are streamed (decode -> track, render -> encode), landmarks go
-to a memory-mapped temporary file, and the model's streaming generator keeps only its windows. What grows with
-the length is small per frame: the audio samples (64 KB per second) and per-frame features and motion (~2 KB).
+Memory: video frames are streamed (decode -> track, render -> encode; never all held), the user's landmarks go
+to a memory-mapped temporary file next to the output, and the model's streaming generator keeps only its
+windows. What stays in memory grows slowly with the length: the audio tracks (64 KB per second each, float32)
+and the per-frame log-mel and motion (~70 KB per second): about 250 KB per second of conversation, ~0.9 GB
+per hour.
 
 Length policy (the output always spans the avatar's audio, frame for frame):
 - the user's video is longer: the rest of it is not read (nothing after the avatar's last word matters);
