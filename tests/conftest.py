@@ -37,5 +37,5 @@ def tiny_synth_corpus(tmp_path_factory):
     from echo_ihg.synth.generate import SynthConfig, generate_corpus
 
     root = tmp_path_factory.mktemp("tiny_synth_corpus")
-    generate_corpus(root, SynthConfig(sessions=4, seconds=20.0, seed=3, workers=2))
+    generate_corpus(root, SynthConfig(sessions=4, seconds=20.0, seed=3, workers=2, val_every=1000, test_every=1000))
     return root

@@ -5,19 +5,19 @@ Timeline of one window (frames, 25 fps), matching the streaming engine (`model.e
 at t0 = s + overlap. Every condition is causal in t0:
 
     target        avatar motion [s, s + T)                                   (T, Dm)  normalised codec motion
-    prev          avatar motion [t0 − P, t0)        (rest pose before 0)     (P, Dm)  + prev_mask (P,)
+    prev          avatar motion [t0 − P, t0)        (rest before 0)          (P, Dm)  + prev_mask (P,)
     avatar_audio  avatar log-mel [s − w, s + T + w) (silence outside)        (T + 2w, 320)
     user_audio    user log-mel   [t0 − H, t0)       (silence before 0)       (H, 320) + user_mask (H,)
-    user_motion   user motion    [t0 − H, t0)       (rest pose before 0)     (H, Dm)
+    user_motion   user motion    [t0 − H, t0)       (rest before 0)          (H, Dm)
     s_usr, c_emo  behaviour (Φ) / emotion (Ψ) text embeddings at t0          (384,) each
     identity      avatar identity (`train_features.identity_vector`)         (1434,)
     valid         avatar frames tracked in the chunk                          (T,) float (loss mask)
     avatar_vad, user_vad                                                      (T,) each
 
 Sharding (multi-process training without every rank reading every session): the candidate windows of the
-whole corpus are planned from meta.json lengths alone, in session order, and cut into `shards` contiguous
-virtual shards. Rank r owns the shards v with v % world == r, reads only their sessions, and draws
-batch/shards samples from each at every step. Shard v's sample stream is a chain of seeded permutations
+whole corpus are planned from meta.json lengths alone, in session order, and cut at session borders into
+`shards` contiguous virtual shards. Rank r owns the shards v with v % world == r, reads only their sessions,
+and draws batch/shards samples from each at every step. Shard v's sample stream is a chain of seeded permutations
 (one per epoch), so the global batch of step n is the same for any world size that divides `shards`: a run
 can be resumed on another world size, and 2 processes reproduce 1 process with the same global batch.
 """
@@ -39,6 +39,7 @@ from echo_ihg.data.session import list_sessions
 from echo_ihg.data.train_features import (ParticipantFeatures, TextGrid, other, participant_features,
                                           session_length)
 from echo_ihg.errors import InputError
+from echo_ihg.inference.stages import rest_motion
 from echo_ihg.utils.progress import progress
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,26 @@ def plan_candidates(sessions: Sequence[Path], spec: WindowSpec) -> list[Candidat
     return out
 
 
-def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
-    """Contiguous, near-equal [a, b) blocks of n items."""
-    edges = np.linspace(0, n, shards + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+def shard_bounds(cands: Sequence[Candidate], shards: int) -> list[tuple[int, int]]:
+    """Contiguous [a, b) blocks of the candidate list, one per shard, cut at session borders and balanced by
+    window count (a session goes to the shard holding its middle window), so no two shards share a session.
+    With fewer sessions than shards, falls back to near-equal blocks of windows (shards then share sessions)."""
+    n = len(cands)
+    sessions = sorted({c.session for c in cands})
+    first = {}
+    for k, c in enumerate(cands):
+        first.setdefault(c.session, k)
+    last = {c.session: k for k, c in enumerate(cands)}
+    owner = {i: min(int((first[i] + last[i] + 1) / 2 * shards / n), shards - 1) for i in sessions}
+    edges = [0] * (shards + 1)
+    for v in range(shards + 1):
+        edges[v] = next((first[i] for i in sessions if owner[i] >= v), n)
+    bounds = [(edges[v], edges[v + 1]) for v in range(shards)]
+    if any(a == b for a, b in bounds):
+        log.warning("%d session(s) for %d data shards: shards share sessions", len(sessions), shards)
+        cuts = np.linspace(0, n, shards + 1).round().astype(int)
+        bounds = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    return bounds
 
 
 def owned_shards(shards: int, rank: int, world: int) -> list[int]:
@@ -124,7 +141,7 @@ class WindowDataset(Dataset):
             raise InputError(self.root, f"{len(cands)} candidate windows for {spec.data.shards} data shards: "
                                         "add data, shorten chunks or lower data.shards")
         self.shards = owned_shards(spec.data.shards, rank, world)
-        bounds = shard_bounds(len(cands), spec.data.shards)
+        bounds = shard_bounds(cands, spec.data.shards)
         mine = sorted({cands[k].session for v in self.shards for k in range(*bounds[v])})
         self.feats: dict[tuple[int, str], ParticipantFeatures] = {}
         for i in progress(mine, desc="training features", unit="session"):
@@ -140,8 +157,8 @@ class WindowDataset(Dataset):
             self.shard_items[v] = np.arange(len(self.items), len(self.items) + len(keep))
             self.items += keep
         self.motion_dim = codec.dim
-        # before a session starts the avatar/user rest at their neutral face: codec zeros, normalised
-        self.rest_pose = codec.normalise(np.zeros(codec.dim, np.float32))
+        # before a session starts, avatar and user rest as the engine starts: neutral face at the mean pose
+        self.rest_pose = rest_motion(codec)
         self.sessions_read = mine
 
     def _usable(self, c: Candidate) -> bool:
