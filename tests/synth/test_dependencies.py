@@ -2,10 +2,17 @@
 same detector on a control that breaks the dependency. Fixture: four 180-s sessions, seed 7."""
 
 import numpy as np
+import pytest
 
 from echo_ihg.synth import detectors as D
 
 WHO = ("A", "B")
+
+
+@pytest.fixture(params=["controls", "landmarks"])
+def signals(request, synth_signals, synth_attributes):
+    """Both detector sources: exact rig controls and attributes measured from the landmarks."""
+    return synth_signals if request.param == "controls" else synth_attributes
 
 
 def _pairs(sessions, signals, fn):
@@ -27,20 +34,20 @@ def test_head_follows_own_prosody(synth_sessions, synth_attributes):
     assert r[:, 0].mean() > 0.3 and (r[:, 0] > r[:, 1]).all()
 
 
-def test_nods_after_partner_phrase_ends(synth_sessions, synth_signals):
-    r = _pairs(synth_sessions, synth_signals, D.nods_at_phrase_ends)
+def test_nods_after_partner_phrase_ends(synth_sessions, signals):
+    r = _pairs(synth_sessions, signals, D.nods_at_phrase_ends)
     assert r[:, 0].mean() > 1.25 * r[:, 1].mean() and (r[:, 0] > r[:, 1]).mean() >= 0.75
 
 
-def test_smile_mirroring_half_second_lag(synth_sessions, synth_signals):
-    r = _pairs(synth_sessions, synth_signals, D.smile_mirroring)
-    assert np.all(np.abs(r[:, 0] - 0.5) <= 0.12)
+def test_smile_mirroring_half_second_lag(synth_sessions, signals):
+    r = _pairs(synth_sessions, signals, D.smile_mirroring)
+    assert abs(np.median(r[:, 0]) - 0.5) <= 0.12 and (np.abs(r[:, 0] - 0.5) <= 0.12).mean() >= 0.6
     assert r[:, 1].mean() > r[:, 2].mean() + 0.1 and (r[:, 1] > r[:, 2]).mean() >= 0.75
 
 
-def test_brows_raise_at_partner_questions(synth_sessions, synth_signals):
-    r = _pairs(synth_sessions, synth_signals, D.brows_at_questions)
-    assert (r[:, 0] > r[:, 1] + 0.1).all()
+def test_brows_raise_at_partner_questions(synth_sessions, signals):
+    r = _pairs(synth_sessions, signals, D.brows_at_questions)
+    assert (r[:, 0] > r[:, 1] + 0.5 * np.abs(r[:, 0]).mean()).all()
 
 
 def test_long_range_engagement_beyond_last_two_seconds(synth_signals):
@@ -49,8 +56,8 @@ def test_long_range_engagement_beyond_last_two_seconds(synth_signals):
         assert long_r > short_r and partial > 0.1 and partial > partial_ctl
 
 
-def test_linguistic_affect_follows_dialogue_history(synth_sessions, synth_signals):
-    r = _pairs(synth_sessions, synth_signals, D.linguistic_affect)
+def test_linguistic_affect_follows_dialogue_history(synth_sessions, signals):
+    r = _pairs(synth_sessions, signals, D.linguistic_affect)
     assert (r[:, 0] > 0.5).all() and (r[:, 0] > r[:, 1] + 0.2).all()
 
 

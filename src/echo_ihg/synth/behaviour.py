@@ -213,7 +213,7 @@ def _engagement_loop(segs, spk, shown, soc, n, rng, tau_s):
             n_nods = sum(1 for o in nod_on[q] if a <= o < b)
             target = np.clip(0.5 + 3.0 * (shown_smile - 0.3) + 0.5 * n_nods - 1.5 * away[q][a:b].mean(), 0, 1)
             E[p] += (target - E[p]) / tau[p]
-    own = {p: np.clip(gaussian_filter1d(base[p], 0.5 * FPS) + 0.45 * happy[p] + pulses[p], 0, 1) for p in ids}
+    own = {p: np.clip(gaussian_filter1d(base[p], 2.0 * FPS) + 0.45 * happy[p] + pulses[p], 0, 1) for p in ids}
     own = {p: gaussian_filter1d(own[p], 2.0) for p in ids}
     return own, eng, {p: np.array(sorted(nod_on[p]), int) for p in ids}, away
 

@@ -132,13 +132,25 @@ def nods_at_phrase_ends(session: Session, att, who: str = "A", seed: int = 0) ->
 def smile_mirroring(session: Session, att, who: str = "A", shift_s: float = 20.0) -> tuple[float, float, float]:
     """Smile changes of `who` following the partner's smile changes.
 
-    On the time derivatives of 4-s high-passed smiles (onsets, not levels, so shared moods cancel):
+    On the time derivatives of 4-s high-passed, 4-frame smoothed smiles (onsets, not levels, so shared
+    moods cancel):
     the lag (s) of the peak of corr(d smile_who[t], d smile_partner[t − lag]) over 0–1.5 s, the mean
     correlation over lags 0.3–0.7 s, and the same with the partner's signal moved `shift_s` later (control).
     """
     other = "B" if who == "A" else "A"
-    x = np.gradient(_highpass(att[who]["smile_res"], 4))
-    y = np.gradient(_highpass(att[other]["smile_res"], 4))
+    # 4-frame smoothing before differencing: keeps smile onsets, drops speech-rate lip jitter
+    x = np.gradient(gaussian_filter1d(_highpass(att[who]["smile_res"], 4), 4))
+    y = np.gradient(gaussian_filter1d(_highpass(att[other]["smile_res"], 4), 4))
+    # jokes (the teller and the laughing listener) and mood changes (news) make both smile at once:
+    # shared causes, not mirroring; their neighbourhoods are left out
+    shared = np.zeros(len(x), bool)
+    for u in session.meta["utterances"]:
+        if u["joke"] or u["kind"] == "laugh":
+            shared[max(0, int((u["end"] - 1.5) * FPS)): int((u["end"] + 3.0) * FPS)] = True
+    hist, _ = mood_frames(session)
+    for i in np.flatnonzero(np.diff(hist) != 0):
+        shared[max(0, i - 3 * FPS): i + 4 * FPS] = True
+    x, y = np.where(shared, 0.0, x), np.where(shared, 0.0, y)
     y_ctl = np.roll(y, int(shift_s * FPS))
     lags = np.arange(0, int(1.5 * FPS) + 1)
     cc = lambda yy, k: _corr(x[k:], yy[: len(yy) - k]) if k else _corr(x, yy)  # noqa: E731

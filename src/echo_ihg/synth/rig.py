@@ -114,9 +114,10 @@ def shared_basis() -> np.ndarray:
     D["lower_lip_depress"][:, 1] = 0.08 * lower_w * _falloff(f, c, 0.5)
     for side, corner in (("l", topo.MOUTH_LEFT_CORNER), ("r", topo.MOUTH_RIGHT_CORNER)):
         fo = _falloff(f, f[corner], 0.32)
+        tight = _falloff(f, f[corner], 0.22)  # the corner itself lifts most: a visible smile measure
         sgn = np.sign(f[corner, 0] - c[0])
         D[f"smile_{side}"][:, 0] = 0.09 * sgn * fo
-        D[f"smile_{side}"][:, 1] = -0.10 * fo
+        D[f"smile_{side}"][:, 1] = -0.06 * fo - 0.10 * tight
         D["corners_down"][:, 1] += 0.08 * fo
         cheek = f[corner] + np.array([0.12 * sgn, -0.35, 0.0])
         D["cheek_raise"][:, 1] += -0.05 * _falloff(f, cheek, 0.25)
