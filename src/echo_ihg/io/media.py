@@ -51,20 +51,11 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
-        bad = 0
-        for packet in _safe_demux(container, stream, path):
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                bad += 1
-                continue
-            for frame in frames:
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+        for frame in _decoded_frames(container, stream, path, "audio"):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(-1))
-    if bad:
-        log.warning("%s: skipped %d corrupt audio packet(s)", path, bad)
     if not chunks:
         raise InputError(path, "audio stream decoded to no samples (empty or corrupt)")
     audio = np.concatenate(chunks).astype(np.float32)
@@ -85,6 +76,21 @@ def _safe_demux(container, stream, path: Path) -> Iterator[av.Packet]:
             log.warning("%s: stopped reading at a corrupt or truncated part (%s)", path, exc)
             return
         yield packet  # the final empty packet flushes the decoder
+
+
+def _decoded_frames(container, stream, path: Path, kind: str) -> Iterator[av.frame.Frame]:
+    """Decoded frames of `stream`; packets that fail to decode are skipped (one warning with their count at
+    the end), and a truncated or corrupt tail ends the stream cleanly (`_safe_demux`)."""
+    bad = 0
+    for packet in _safe_demux(container, stream, path):
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            bad += 1
+            continue
+        yield from frames
+    if bad:
+        log.warning("%s: skipped %d corrupt %s packet(s)", path, bad, kind)
 
 
 @dataclass(frozen=True)
@@ -117,25 +123,16 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
             raise InputError(path, "has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        bad = 0
         index = 0
         rate = float(stream.average_rate or stream.guessed_rate or FPS)
         t_last = -1.0 / rate
-        for packet in _safe_demux(container, stream, path):
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError:
-                bad += 1
-                continue
-            for frame in frames:
-                t = frame.time
-                if t is None or not math.isfinite(t):
-                    t = t_last + 1.0 / rate  # frames without a timestamp follow the previous one
-                t_last = float(t)
-                index += 1
-                yield t_last, frame.to_ndarray(format="rgb24")
-        if bad:
-            log.warning("%s: skipped %d corrupt video packet(s)", path, bad)
+        for frame in _decoded_frames(container, stream, path, "video"):
+            t = frame.time
+            if t is None or not math.isfinite(t):
+                t = t_last + 1.0 / rate  # frames without a timestamp follow the previous one
+            t_last = float(t)
+            index += 1
+            yield t_last, frame.to_ndarray(format="rgb24")
         if index == 0:
             raise InputError(path, "video stream decoded to no frames (empty or corrupt)")
 
