@@ -214,7 +214,6 @@ def write_mp4(dest: str | Path, frames: Iterable[np.ndarray], fps: int = FPS,
         raise InputError(dest, "no frames to write")
     h, w = (first.shape[0] // 2) * 2, (first.shape[1] // 2) * 2
     n = 0
-    audio_chunks: list[np.ndarray] = []
     with atomic_path(dest, suffix=".mp4") as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as out:
             vs = out.add_stream("libx264", rate=fps)
