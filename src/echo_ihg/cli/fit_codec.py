@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from echo_ihg.errors import InputError
-from echo_ihg.utils.config import load_config
+from echo_ihg.utils.config import add_config_arguments, load_config
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="neutral face per clip: estimated from the clip (videos) or the canonical face "
                         "(collections of single photos)")
     p.add_argument("--no-gaze", action="store_true", help="leave gaze out of the motion vector")
-    p.add_argument("--config", default=None, help="YAML file overriding CodecConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one CodecConfig field (repeatable), e.g. --set mirror_augment=false")
+    add_config_arguments(p, "CodecConfig", "mirror_augment=false")
     p.set_defaults(run=run)
     return p
 

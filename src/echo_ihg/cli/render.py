@@ -22,7 +22,7 @@ import numpy as np
 from echo_ihg.constants import FPS
 from echo_ihg.errors import InputError
 from echo_ihg.utils.atomic import write_json
-from echo_ihg.utils.config import config_to_dict, load_config
+from echo_ihg.utils.config import add_config_arguments, config_to_dict, load_config
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--audio", help="audio for the video (any format PyAV reads); fitted to the frame count")
     p.add_argument("--size", default=None, help="output side: 256, 512, ... or 'native' (default 512)")
     p.add_argument("--side-by-side", action="store_true", help="also write OUT.side_by_side.mp4 (sessions)")
-    p.add_argument("--config", default=None, help="YAML file overriding RenderConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one RenderConfig field (repeatable), e.g. --set mouth_interior=false")
+    add_config_arguments(p, "RenderConfig", "mouth_interior=false")
     p.add_argument("-o", "--out", required=True, help="output .mp4")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)

@@ -20,7 +20,7 @@ from echo_ihg.constants import FPS
 from echo_ihg.errors import InputError, NoFaceError
 from echo_ihg.io.media import IMAGE_SUFFIXES
 from echo_ihg.utils.atomic import save_npy, write_json
-from echo_ihg.utils.config import load_config
+from echo_ihg.utils.config import add_config_arguments, load_config
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "masked (default 5 = 200 ms)")
     p.add_argument("--max-faces", type=int, default=None,
                    help="faces tracked at once; 1 makes MediaPipe track a single face (default 4)")
-    p.add_argument("--config", default=None, help="YAML file overriding TrackerConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one TrackerConfig field (repeatable), e.g. --set match_radius=1.5")
+    add_config_arguments(p, "TrackerConfig", "match_radius=1.5")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
     return p

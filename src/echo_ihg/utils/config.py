@@ -3,11 +3,14 @@
     cfg = load_config(TrainConfig, yaml_path="my.yaml", overrides=["optim.lr=3e-4", "steps=2000"])
     dump_config(cfg, out_dir / "config.json")   # the resolved config, next to every output
 
+CLI sub-commands add the matching `--config YAML` / `--set KEY=VALUE` options with `add_config_arguments`.
+
 Nested dataclasses are addressed with dots. Unknown keys are errors (a typo must not silently do nothing).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import typing
 from pathlib import Path
@@ -81,6 +84,14 @@ def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
             raise InputError(None, f"override {item!r}: unknown key {parts[-1]!r}")
         node[parts[-1]] = yaml.safe_load(raw)
     return config_from_dict(type(cfg), data, "override")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_name: str, example: str) -> None:
+    """Add `--config YAML` (args.config) and repeatable `--set KEY=VALUE` (args.overrides), the two
+    arguments `load_config` takes. config_name: the dataclass, for the help; example: one KEY=VALUE."""
+    parser.add_argument("--config", default=None, help=f"YAML file overriding {config_name} fields")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override one {config_name} field (repeatable), e.g. --set {example}")
 
 
 def load_config(cls: type[T], yaml_path: str | Path | None = None,
