@@ -37,6 +37,14 @@ def _open(path: str | Path) -> av.container.InputContainer:
         raise InputError(path, f"not a readable audio/video file ({exc.__class__.__name__}: {exc})") from None
 
 
+def _first_stream(container, kind: str, path: Path):
+    """The container's first "audio" or "video" stream; InputError naming the file when it has none."""
+    streams = getattr(container.streams, kind)
+    if not streams:
+        raise InputError(path, f"has no {kind} stream")
+    return streams[0]
+
+
 def probe_has_audio(path: str | Path) -> bool:
     with _open(path) as c:
         return len(c.streams.audio) > 0
@@ -46,9 +54,7 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first audio stream of any container, downmixed to mono and resampled. -> (N,) float32."""
     path = Path(path)
     with _open(path) as container:
-        if not container.streams.audio:
-            raise InputError(path, "has no audio stream")
-        stream = container.streams.audio[0]
+        stream = _first_stream(container, "audio", path)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
         for frame in _decoded_frames(container, stream, path, "audio"):
@@ -106,9 +112,7 @@ class VideoInfo:
 def video_info(path: str | Path) -> VideoInfo:
     path = Path(path)
     with _open(path) as c:
-        if not c.streams.video:
-            raise InputError(path, "has no video stream")
-        s = c.streams.video[0]
+        s = _first_stream(c, "video", path)
         rate = float(s.average_rate or s.guessed_rate or FPS)
         dur = float(s.duration * s.time_base) if s.duration else (c.duration or 0) / 1e6
         n = s.frames or int(round(dur * rate))
@@ -119,9 +123,7 @@ def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (time in seconds, RGB frame (H, W, 3) uint8) for every decodable frame, skipping corrupt ones."""
     path = Path(path)
     with _open(path) as container:
-        if not container.streams.video:
-            raise InputError(path, "has no video stream")
-        stream = container.streams.video[0]
+        stream = _first_stream(container, "video", path)
         stream.thread_type = "AUTO"
         index = 0
         rate = float(stream.average_rate or stream.guessed_rate or FPS)
