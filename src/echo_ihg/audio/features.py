@@ -57,22 +57,24 @@ def check_audio(audio: np.ndarray) -> np.ndarray:
     return audio
 
 
+# Slaney's auditory-toolbox mel scale (librosa `htk=False`): linear below 1 kHz, logarithmic above
+_F_SP = 200.0 / 3  # Hz per mel in the linear part
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0
+
+
 def hz_to_mel(freq: np.ndarray | float) -> np.ndarray:
-    """Slaney's auditory-toolbox mel scale (librosa `htk=False`): linear below 1 kHz, logarithmic above."""
+    """Hz -> Slaney mel (float64)."""
     freq = np.asarray(freq, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
-    min_log_mel = min_log_hz / f_sp
-    return np.where(freq >= min_log_hz, min_log_mel + np.log(np.maximum(freq, 1e-12) / min_log_hz) / logstep,
-                    freq / f_sp)
+    return np.where(freq >= _MIN_LOG_HZ, _MIN_LOG_MEL + np.log(np.maximum(freq, 1e-12) / _MIN_LOG_HZ) / _LOGSTEP,
+                    freq / _F_SP)
 
 
 def mel_to_hz(mels: np.ndarray | float) -> np.ndarray:
+    """Slaney mel -> Hz (float64); the inverse of `hz_to_mel`."""
     mels = np.asarray(mels, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
-    min_log_mel = min_log_hz / f_sp
-    return np.where(mels >= min_log_mel, min_log_hz * np.exp(logstep * (mels - min_log_mel)), f_sp * mels)
+    return np.where(mels >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels - _MIN_LOG_MEL)), _F_SP * mels)
 
 
 @functools.lru_cache(maxsize=8)
