@@ -26,9 +26,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transcript", type=Path, default=None,
                    help="transcript: .jsonl lines {speaker: A|B, start, end, text} or .srt (cues tagged 'A:' / 'B:')")
     p.add_argument("--id", dest="session_id", default=None, help="session id (default: the output folder name)")
-    p.add_argument("--vad", choices=("silero", "webrtc"), default="silero", help="VAD backend (default silero)")
-    p.add_argument("--vad-mode", type=int, choices=(0, 1, 2, 3), default=2, help="webrtcvad aggressiveness")
-    p.add_argument("--max-gap", type=int, default=None,
+    from echo_ihg.data.adapters.base import ExtractOptions  # the defaults live there
+
+    p.add_argument("--vad", choices=("silero", "webrtc"), default=ExtractOptions.vad_backend,
+                   help=f"VAD backend (default {ExtractOptions.vad_backend})")
+    p.add_argument("--vad-mode", type=int, choices=(0, 1, 2, 3), default=ExtractOptions.vad_mode,
+                   help="webrtcvad aggressiveness")
+    p.add_argument("--max-gap", type=int, default=ExtractOptions.max_gap,
                    help="longest tracking gap (frames) that is interpolated; longer ones are masked")
     p.add_argument("--licence", default="unknown", help="licence of the source recordings, kept in meta.json")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

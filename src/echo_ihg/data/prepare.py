@@ -55,7 +55,7 @@ def prepare_pair(a: Path, b: Path, out: Path, transcript: Path | None = None,
     """Two single-person recordings (each with its own audio) -> session directory `out`."""
     cfg = cfg or PrepareConfig()
     entries = _transcript(transcript)  # fail on a bad transcript before the slow tracking
-    parts = [ParticipantInput(source_id=str(p), video=p, audio=p) for p in (a, b)]
+    parts = [ParticipantInput(source_id=role, video=p, audio=p) for role, p in (("A", a), ("B", b))]
     inp = SessionInput(session_id or out.name, NO_SPLIT, *parts, transcript=entries, meta={"source": "pair"})
     return _build(inp, out, cfg)
 
@@ -74,11 +74,11 @@ def prepare_side_by_side(recording: Path, out: Path, transcript: Path | None = N
         who = "A and B get" if audio_a is None and audio_b is None else ("A gets" if audio_a is None else "B gets")
         log.warning("%s: one mixed audio track; %s the mix and its VAD (give each person's own track to "
                     "tell the voices apart)", recording, who)
-    parts = [ParticipantInput(source_id=f"{recording}:{role}", video=recording, audio=own[role] or recording,
+    parts = [ParticipantInput(source_id=f"{role} ({side} half)", video=recording, audio=own[role] or recording,
                               crop=HALVES[role],
                               meta={"crop": list(crop_box(HALVES[role], info.width, info.height)),
                                     "audio": "separate" if own[role] else "mixed"})
-             for role in ("A", "B")]
+             for role, side in (("A", "left"), ("B", "right"))]
     inp = SessionInput(session_id or out.name, NO_SPLIT, *parts, transcript=entries,
                        meta={"source": "side-by-side"})
     return _build(inp, out, cfg)
