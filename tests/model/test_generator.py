@@ -48,8 +48,9 @@ def test_fresh_model_predicts_zero_and_blocks_are_identity(layout, centres, tiny
     block = model.generator.blocks[0]
     assert isinstance(block, GeneratorBlock)
     h = torch.randn(2, tiny_cfg.chunk_frames, 9, 32)
-    aw = torch.randn(2, tiny_cfg.chunk_frames, 2 * tiny_cfg.audio_window + 1, 32)
-    out, _ = block(h, torch.randn(2, 32), torch.randn(2, 5, 32), torch.randn(2, 4, 32), aw)
+    audio = torch.randn(2, tiny_cfg.chunk_frames + 2 * tiny_cfg.audio_window, 32)
+    win = torch.randn(2 * tiny_cfg.audio_window + 1, 32)
+    out, _ = block(h, torch.randn(2, 32), torch.randn(2, 5, 32), torch.randn(2, 4, 32), audio, win)
     assert torch.equal(out, h)                                       # adaLN-Zero: identity at init
 
 

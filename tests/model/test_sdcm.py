@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from echo_ihg.model.sdcm import SDCM, EntangledFusion, audio_windows, region_masks
+from echo_ihg.model.sdcm import SDCM, EntangledFusion, audio_windows, region_masks, window_kv
 from tests.model.conftest import randomise
 
 NAMES = ["lips_jaw", "left_eye", "right_eye", "left_brow", "right_brow", "nose_cheeks", "contour", "pose", "gaze"]
@@ -37,8 +37,8 @@ def test_lip_tokens_are_independent_of_user_context(centres):
     sdcm = _sdcm(centres)
     h = torch.randn(2, 6, 9, 16)
     f_pu = torch.randn(2, 5, 16, requires_grad=True)
-    audio = torch.randn(2, 6, 5, 16, requires_grad=True)
-    out, g = sdcm(h, f_pu, audio)
+    audio = torch.randn(2, 6 + 4, 16, requires_grad=True)              # T = 6 frames, w = 2
+    out, g = sdcm(h, f_pu, audio, torch.randn(5, 16))
     assert g.shape == (2, 6, 9) and ((g > 0) & (g < 1)).all()
     lip_grad, = torch.autograd.grad(out[:, :, 0].sum(), f_pu, retain_graph=True)
     assert torch.count_nonzero(lip_grad) == 0                        # exactly zero, not just small
@@ -52,7 +52,7 @@ def test_entangled_fusion_lets_user_reach_the_lips(centres):
     torch.manual_seed(0)
     fusion = EntangledFusion(16, 2)
     f_pu = torch.randn(1, 5, 16, requires_grad=True)
-    out, g = fusion(torch.randn(1, 6, 9, 16), f_pu, torch.randn(1, 6, 5, 16))
+    out, g = fusion(torch.randn(1, 6, 9, 16), f_pu, torch.randn(1, 10, 16), torch.randn(5, 16))
     grad, = torch.autograd.grad(out[:, :, 0].sum(), f_pu)
     assert g is None and grad.abs().sum() > 1e-4
 
@@ -64,9 +64,9 @@ def test_user_branch_off_and_zero_init_are_the_same_function(centres):
     randomise(fresh, seed=2, skip=("attn_usr.out",))
     off = SDCM(16, 2, m_lip, user_branch=False)
     off.load_state_dict(fresh.state_dict())
-    h, f_pu, audio = torch.randn(1, 6, 9, 16), torch.randn(1, 5, 16), torch.randn(1, 6, 5, 16)
-    a, ga = fresh(h, f_pu, audio)
-    b, gb = off(h, None, audio)
+    h, f_pu, audio, win = torch.randn(1, 6, 9, 16), torch.randn(1, 5, 16), torch.randn(1, 10, 16), torch.randn(5, 16)
+    a, ga = fresh(h, f_pu, audio, win)
+    b, gb = off(h, None, audio, win)
     assert torch.allclose(a, b, atol=1e-6) and torch.allclose(ga, gb, atol=1e-6)
 
 
@@ -75,3 +75,10 @@ def test_audio_windows_are_local():
     win = audio_windows(a, 2)
     assert win.shape == (1, 6, 5, 1)
     assert win[0, 0, :, 0].tolist() == [0, 1, 2, 3, 4] and win[0, 5, 2, 0] == 7   # centre = frame + w
+
+
+def test_window_kv_equals_projecting_materialised_windows():
+    proj = torch.nn.Linear(16, 32)
+    audio, win = torch.randn(2, 10, 16), torch.randn(5, 16)
+    direct = proj(audio_windows(audio, 2) + win)                      # (B, T, W, 2D)
+    assert torch.allclose(window_kv(proj, audio, win), direct, atol=1e-5)

@@ -64,13 +64,15 @@ class Attention(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (N, Lq, D); ctx: (N, Lk, Dkv) (None = self-attention); key_mask: (N, Lk) bool, True = attend."""
-        ctx = x if ctx is None else ctx
+                key_mask: torch.Tensor | None = None, kv: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (N, Lq, D); ctx: (N, Lk, Dkv) (None = self-attention); key_mask: (N, Lk) bool, True = attend;
+        kv: (N, Lk, 2D) keys/values already projected by `self.kv` (then ctx is not used)."""
         n, lq, d = x.shape
         h = self.heads
+        if kv is None:
+            kv = self.kv(x if ctx is None else ctx)
         q = self.q(x).view(n, lq, h, d // h).transpose(1, 2)                    # (N, H, Lq, Dh)
-        k, v = self.kv(ctx).view(n, ctx.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)   # (N, H, Lk, Dh)
+        k, v = kv.view(n, kv.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)    # (N, H, Lk, Dh) each
         mask = None if key_mask is None else key_mask[:, None, None, :]
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)              # (N, H, Lq, Dh)
         return self.out(y.transpose(1, 2).reshape(n, lq, d))

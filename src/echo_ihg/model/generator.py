@@ -23,7 +23,7 @@ from torch import nn
 
 from echo_ihg.model.blocks import Attention, Mlp, TimestepEmbedder, gate, modulate, sinusoidal
 from echo_ihg.model.config import ModelConfig
-from echo_ihg.model.sdcm import SDCM, EntangledFusion, audio_windows, region_masks
+from echo_ihg.model.sdcm import SDCM, EntangledFusion, region_masks
 
 Layout = Mapping[str, "slice | Sequence[int]"]
 
@@ -98,8 +98,9 @@ class GeneratorBlock(nn.Module):
         nn.init.zeros_(self.ada[-1].bias)
 
     def forward(self, h: torch.Tensor, c: torch.Tensor, ctx: torch.Tensor, f_pu: torch.Tensor | None,
-                audio_win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """h: (B, T, K, D); c: (B, D); ctx: (B, Nc, D); f_pu: (B, Np, D) | None; audio_win: (B, T, W, D)."""
+                audio: torch.Tensor, win_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """h: (B, T, K, D); c: (B, D); ctx: (B, Nc, D); f_pu: (B, Np, D) | None; audio: (B, T + 2w, D);
+        win_emb: (2w + 1, D)."""
         b, t, k, d = h.shape
         mods = self.ada(c).chunk(3 * self.N_BRANCHES, dim=-1)               # 15 × (B, D)
         shift, scale, gates = mods[0::3], mods[1::3], mods[2::3]
@@ -111,7 +112,7 @@ class GeneratorBlock(nn.Module):
         h = h + gate(self.attn_s(x).view(b, t, k, d), gates[1])
         x = modulate(self.norms[2](h), shift[2], scale[2]).reshape(b, t * k, d)
         h = h + gate(self.attn_c(x, ctx).view(b, t, k, d), gates[2])
-        y, g = self.fusion(modulate(self.norms[3](h), shift[3], scale[3]), f_pu, audio_win)
+        y, g = self.fusion(modulate(self.norms[3](h), shift[3], scale[3]), f_pu, audio, win_emb)
         h = h + gate(y, gates[3])
         h = h + gate(self.mlp(modulate(self.norms[4](h), shift[4], scale[4])), gates[4])
         return h, g
@@ -182,13 +183,12 @@ class EchoGenerator(nn.Module):
         return torch.where(cond.drop.view(-1, 1, 1), self.null_user.expand_as(cond.f_pu), cond.f_pu)
 
     def _audio(self, audio: torch.Tensor, t: int) -> torch.Tensor:
-        """audio (B, T + 2w, Da) -> per-frame windows (B, T, 2w+1, D)."""
+        """audio (B, T + 2w, Da) -> per-frame features (B, T + 2w, D); SDCM attends to ±w of each frame."""
         w = self.cfg.audio_window
         if audio.shape[1] != t + 2 * w:
             raise ValueError(f"avatar audio must have T + 2w = {t + 2 * w} frames, got {audio.shape[1]}")
         a = self.audio_in(audio).transpose(1, 2)                            # (B, D, T + 2w)
-        a = (a + torch.nn.functional.gelu(self.audio_conv(a))).transpose(1, 2)
-        return audio_windows(a, w) + self.win_emb
+        return (a + torch.nn.functional.gelu(self.audio_conv(a))).transpose(1, 2)
 
     # ---- forward ----------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: GenCond, return_gates: bool = False
@@ -206,10 +206,10 @@ class EchoGenerator(nn.Module):
         c = self.t_embed(t)                                                 # (B, D)
         ctx = self._context(cond)
         f_pu = self._user(cond)
-        audio_win = self._audio(cond.audio, n_t)                            # (B, T, W, D)
+        audio = self._audio(cond.audio, n_t)                                # (B, T + 2w, D)
         gates = []
         for block in self.blocks:
-            h, g = block(h, c, ctx, f_pu, audio_win)
+            h, g = block(h, c, ctx, f_pu, audio, self.win_emb)
             if g is not None:
                 gates.append(g)
         shift, scale = self.out_ada(c).chunk(2, dim=-1)

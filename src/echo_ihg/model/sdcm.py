@@ -52,6 +52,17 @@ def audio_windows(audio: torch.Tensor, window: int) -> torch.Tensor:
     return audio.unfold(1, 2 * window + 1, 1).permute(0, 1, 3, 2)
 
 
+def window_kv(proj: nn.Linear, audio: torch.Tensor, win_emb: torch.Tensor) -> torch.Tensor:
+    """proj(audio_windows(audio) + win_emb) -> (B, T, W, 2D), computed without materialising the windows.
+
+    proj is linear, so each audio frame is projected once (T + 2w vectors instead of T·W) and the offset
+    embeddings once (W vectors): proj(a[t+j] + e[j]) = W·a[t+j] + (W·e[j] + b).
+    """
+    w = (win_emb.shape[0] - 1) // 2
+    a = audio_windows(nn.functional.linear(audio, proj.weight), w)        # (B, T, W, 2D)
+    return a + proj(win_emb)
+
+
 class SDCM(nn.Module):
     def __init__(self, dim: int, heads: int, m_lip: torch.Tensor, user_branch: bool = True):
         super().__init__()
@@ -66,14 +77,16 @@ class SDCM(nn.Module):
         nn.init.zeros_(self.gate_out.bias)
         self.register_buffer("m_lip", m_lip.clone().float(), persistent=False)   # (K,)
 
-    def forward(self, h: torch.Tensor, f_pu: torch.Tensor | None, audio_win: torch.Tensor
+    def forward(self, h: torch.Tensor, f_pu: torch.Tensor | None, audio: torch.Tensor, win_emb: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """h: (B, T, K, D); f_pu: (B, P, D) or None (user branch off); audio_win: (B, T, W, D).
+        """h: (B, T, K, D); f_pu: (B, P, D) or None (user branch off); audio: (B, T + 2w, D) per-frame avatar
+        audio features; win_emb: (2w+1, D) window-offset embeddings.
 
         Returns the update (B, T, K, D) and the gate g (B, T, K).
         """
         b, t, k, d = h.shape
-        h_avt = self.attn_avt(h.reshape(b * t, k, d), audio_win.reshape(b * t, -1, d)).view(b, t, k, d)
+        kv = window_kv(self.attn_avt.kv, audio, win_emb).reshape(b * t, -1, 2 * d)   # (B·T, W, 2D)
+        h_avt = self.attn_avt(h.reshape(b * t, k, d), kv=kv).view(b, t, k, d)
         if self.user_branch and f_pu is not None:
             h_usr = self.attn_usr(h.reshape(b, t * k, d), f_pu).view(b, t, k, d)
         else:
@@ -94,10 +107,11 @@ class EntangledFusion(nn.Module):
         super().__init__()
         self.attn = Attention(dim, heads)
 
-    def forward(self, h: torch.Tensor, f_pu: torch.Tensor | None, audio_win: torch.Tensor
+    def forward(self, h: torch.Tensor, f_pu: torch.Tensor | None, audio: torch.Tensor, win_emb: torch.Tensor
                 ) -> tuple[torch.Tensor, None]:
         b, t, k, d = h.shape
-        ctx = audio_win.reshape(b * t, -1, d)                               # (B·T, W, D)
+        w = (win_emb.shape[0] - 1) // 2
+        ctx = (audio_windows(audio, w) + win_emb).reshape(b * t, -1, d)    # (B·T, W, D)
         if f_pu is not None:
             user = f_pu.unsqueeze(1).expand(b, t, -1, d).reshape(b * t, -1, d)
             ctx = torch.cat([ctx, user], dim=1)                             # (B·T, W + P, D)
