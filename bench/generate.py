@@ -137,7 +137,7 @@ def main() -> None:
           f"{'side-by-side' if args.side_by_side else 'avatar only'}; torch threads {args.threads}")
     print(f"conversation {dur:.1f} s ({res.n_frames} frames); load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores\n")
-    print(f"| stage | seconds | × real time | ms / frame |\n|---|---:|---:|---:|")
+    print("| stage | seconds | × real time | ms / frame |\n|---|---:|---:|---:|")
     order = ["setup", "tracking", "features", "asr", "lcu", "motion", "render", "encode"]
     for k in sorted(res.timings, key=lambda s: order.index(s) if s in order else 99):
         v = res.timings[k]

@@ -54,8 +54,11 @@ class WhisperASR:
         self.model = WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
         self.beam_size = beam_size
 
-    def transcribe(self, audio: np.ndarray, speaker: str, language: str = "en") -> list[dict]:
+    def transcribe(self, audio: np.ndarray, speaker: str, language: str = "en", progress: bool = True
+                   ) -> list[dict]:
         """audio (N,) float32 16 kHz mono -> word entries sorted by time (transcript.jsonl format)."""
+        from echo_ihg.utils.progress import progress as progress_bar
+
         audio = np.asarray(audio, np.float32).reshape(-1)
         if len(audio) < SAMPLE_RATE // 10 or not np.any(np.abs(audio) > 1e-4):
             return []       # nothing to hear: Whisper would hallucinate on silence
@@ -63,11 +66,17 @@ class WhisperASR:
                                             word_timestamps=True, condition_on_previous_text=False,
                                             vad_filter=False)
         words = []
-        for seg in segments:
+        duration = round(len(audio) / SAMPLE_RATE, 1)
+        bar = progress_bar(total=duration, desc=f"ASR speaker {speaker}", unit="s",
+                           enabled=None if progress else False)
+        for seg in segments:    # a lazy generator: decoding happens while iterating
+            bar.update(max(0.0, min(duration, round(float(seg.end), 1)) - bar.n))
             for w in seg.words or ():
                 text = w.word.strip()
                 if text:
                     words.append({"speaker": speaker, "start": round(float(w.start), 3),
                                   "end": round(max(float(w.end), float(w.start)), 3), "text": text,
                                   "probability": round(float(w.probability), 3)})
+        bar.update(duration - bar.n)
+        bar.close()
         return words

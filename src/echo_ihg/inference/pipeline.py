@@ -219,7 +219,7 @@ class Pipeline:
         elif track.truncated:
             log.info("%s: the user video is longer than the avatar's audio; only its first %.2f s are used",
                      user_path, n / FPS)
-        entries, source = self._transcript(transcript_path, avatar_audio, user_audio, cfg, timer)
+        entries, source = self._transcript(transcript_path, avatar_audio, user_audio, cfg, timer, bars)
         motion = self._motion(cfg, portrait, avatar, user, track, encoder, entries, conditioner, timer, bars)
         decoder = AvatarMotionDecoder(self.codec, portrait.landmarks, portrait.aspect, cfg.pose_scale)
         frames = self._frames(cfg, portrait, decoder, motion, avatar, track, encoder, user_path, timer, bars)
@@ -304,7 +304,7 @@ class Pipeline:
         return neutral_from_sequence(np.asarray(track.landmarks[idx]), None, track.aspect)
 
     def _transcript(self, path: Path | None, avatar_audio: np.ndarray, user_audio: np.ndarray,
-                    cfg: PipelineConfig, timer: StageTimer) -> tuple[list[dict], str]:
+                    cfg: PipelineConfig, timer: StageTimer, bars: bool) -> tuple[list[dict], str]:
         from echo_ihg.data.transcript import load_transcript_file
         from echo_ihg.inference.asr import INSTALL_HINT, WhisperASR, asr_available
 
@@ -323,7 +323,8 @@ class Pipeline:
         user_speaker = "B" if cfg.avatar_speaker == "A" else "A"
         with timer("asr"):
             asr = WhisperASR()
-            words = asr.transcribe(avatar_audio, cfg.avatar_speaker) + asr.transcribe(user_audio, user_speaker)
+            words = (asr.transcribe(avatar_audio, cfg.avatar_speaker, progress=bars)
+                     + asr.transcribe(user_audio, user_speaker, progress=bars))
         log.info("ASR: %d words (avatar and user tracks)", len(words))
         return sorted(words, key=lambda e: (e["start"], e["end"])), "asr (faster-whisper tiny.en)"
 
