@@ -103,7 +103,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--sizes", nargs="+", default=["tiny", "small"])
+    ap.add_argument("--sizes", nargs="+", default=["tiny", "small", "base"])
     ap.add_argument("--steps", type=int, nargs="+", default=[4, 6, 8, 10])
     ap.add_argument("--hashing-encoder", action="store_true", help="skip MiniLM (its load takes a few s)")
     args = ap.parse_args()

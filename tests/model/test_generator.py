@@ -121,6 +121,9 @@ def test_constructor_args_roundtrip_and_sizes(layout, centres):
     clone = type(small).from_args(small.constructor_args())
     assert clone.layout == small.layout and clone.cfg == small.cfg
     assert sum(p.numel() for p in clone.parameters()) == n_small
+    stale = {**small.constructor_args(), "dims": {**SIZES["small"], "dim": 64}}
+    with pytest.raises(ValueError, match="checkpoint was built with"):
+        type(small).from_args(stale)
 
 
 def test_checkpoint_roundtrip_and_errors(layout, centres, tiny_cfg, tmp_path):

@@ -43,11 +43,16 @@ class EchoModel(nn.Module):
     def constructor_args(self) -> dict[str, Any]:
         """JSON-able arguments that rebuild this model (stored next to the safetensors weights)."""
         return {"layout": {k: list(v) for k, v in self.layout.items()}, "centres": self.centres,
-                "cfg": config_to_dict(self.cfg)}
+                "cfg": config_to_dict(self.cfg), "dims": dict(self.cfg.dims)}
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> "EchoModel":
-        return cls(args["layout"], args["centres"], config_from_dict(ModelConfig, dict(args["cfg"]), "model"))
+        cfg = config_from_dict(ModelConfig, dict(args["cfg"]), "model")
+        dims = args.get("dims")
+        if dims is not None and dict(dims) != cfg.dims:
+            # the size name is resolved through SIZES: refuse rather than build a different network
+            raise ValueError(f"size {cfg.size!r} is now {cfg.dims}, the checkpoint was built with {dict(dims)}")
+        return cls(args["layout"], args["centres"], cfg)
 
     def init_state(self, batch: int) -> LPEState | None:
         return self.lcu.lpe.init_state(batch) if self.uses_perception else None
