@@ -100,3 +100,16 @@ def test_identities_differ_between_splits():
     shapes = {k: np.stack([lm for _, lm in v]) for k, v in pool.items()}
     d = np.abs(shapes["train"][:, None] - shapes["test"][None]).max(axis=(2, 3))
     assert d.min() > 1e-3  # no test face is a copy of a training face
+
+
+@pytest.mark.slow
+def test_long_range_engagement_many_sessions():
+    """The same detector on 12 sessions of 240 s: more independent minutes, a tighter control."""
+    from echo_ihg.synth.generate import SynthConfig, generate_session, identity_pool
+
+    cfg = SynthConfig(seconds=240.0, seed=11, masked_fraction=0.0)
+    pool = identity_pool()
+    sig = [D.control_signals(generate_session(i, cfg, pool)) for i in range(12)]
+    for w in WHO:
+        long_r, short_r, partial, partial_ctl = D.long_range_engagement(sig, w)
+        assert long_r > short_r + 0.1 and partial > partial_ctl + 0.1
