@@ -32,6 +32,18 @@ def face_jpeg() -> bytes:
     return cv2.imencode(".jpg", img[:, :, ::-1])[1].tobytes()
 
 
+@pytest.fixture(autouse=True)
+def no_session_threads_left():
+    """Every session's threads end with it (a thread left running would outlive the test)."""
+    import threading
+
+    yield
+    end = time.monotonic() + 15
+    while any(t.name.startswith("live-") for t in threading.enumerate()):
+        assert time.monotonic() < end, [t.name for t in threading.enumerate()]
+        time.sleep(0.05)
+
+
 def client(live, **limits):
     from echo_ihg.inference.server import create_app
 

@@ -164,10 +164,12 @@ class Stats:
     """Counters and rolling windows of one session (read by `snapshot`)."""
 
     started: float = field(default_factory=time.perf_counter)
+    clock_started: float | None = None
     frames_sent: int = 0
     user_frames: int = 0            # received
     user_dropped: int = 0           # replaced by a newer one before a tick took them
     user_tracked: int = 0           # with a face
+    rendered: int = 0               # frames rendered (the rest repeat the last image)
     late: int = 0                   # motion not ready in time (last image repeated)
     skipped: int = 0                # ticks without tracking / rendering (clock behind)
     audio_dropped: int = 0          # user audio frames dropped (too far ahead of the clock)
@@ -185,10 +187,11 @@ class Stats:
         return {"type": "stats", "frames_sent": self.frames_sent, "fps": round(fps, 2),
                 "latency_ms": {"p50": pct(self.latency_ms, 50), "p95": pct(self.latency_ms, 95)},
                 "reaction_ms": {"p50": pct(self.reaction_ms, 50), "p95": pct(self.reaction_ms, 95)},
-                "chunk_ms": pct(self.chunk_ms, 50), "user_frames": self.user_frames,
+                "chunk_ms": pct(self.chunk_ms, 50), "rendered": self.rendered, "user_frames": self.user_frames,
                 "user_dropped": self.user_dropped, "user_tracked": self.user_tracked, "late": self.late,
                 "skipped": self.skipped, "audio_dropped": self.audio_dropped, "out_dropped": self.out_dropped,
-                "uptime_s": round(time.perf_counter() - self.started, 2)}
+                "uptime_s": round(time.perf_counter() - self.started, 2),
+                "clock_s": round(time.perf_counter() - self.clock_started, 2) if self.clock_started else 0.0}
 
 
 class LiveSession:
@@ -260,9 +263,13 @@ class LiveSession:
     def on_transcript(self, entries: list[dict]) -> None:
         self._gen_q.put(("transcript", entries))
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def signal_stop(self) -> None:
+        """Ask the threads to end (returns at once; they finish their current tick or chunk)."""
         self.stopped.set()
         self._gen_q.put(("stop", None))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.signal_stop()
         for t in self._threads:
             if t.is_alive() and t is not threading.current_thread():
                 t.join(timeout)
@@ -333,6 +340,7 @@ class LiveSession:
 
     def _run_ticks(self) -> None:
         t0, n, last_jpeg, last_stats = time.perf_counter(), 0, self.m.rest_jpeg, time.perf_counter()
+        self.stats.clock_started = t0
         while not self.stopped.is_set():
             now = time.perf_counter()
             due = t0 + n / FPS
@@ -368,6 +376,7 @@ class LiveSession:
             self.stats.skipped += 1
         elif entry is not None:
             last_jpeg = self.m.jpeg(self.m.render(entry[0]))
+            self.stats.rendered += 1
         else:
             self.stats.late += 1
         if entry is not None:

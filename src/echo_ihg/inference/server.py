@@ -12,6 +12,7 @@ and the session goes on (until `max_errors`); a session's failure closes that se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import itertools
@@ -86,7 +87,16 @@ class _Outbox:
 
 
 def create_app(live: LiveModel, limits: Limits = Limits(), token: str | None = None):
-    app = FastAPI(title="echo-ihg live", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        sessions = list(app.state.sessions.values())   # server shutdown: end every session's threads
+        for s in sessions:
+            s.signal_stop()
+        for s in sessions:
+            await asyncio.to_thread(s.stop)
+
+    app = FastAPI(title="echo-ihg live", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.sessions = {}      # id -> LiveSession
     app.state.live, app.state.limits = live, limits
     ids = itertools.count(1)
@@ -223,8 +233,9 @@ async def _session(ws, app, sid: str, live: LiveModel, limits: Limits) -> None:
                 outbox.send("json", {"type": "error", "code": code, "message": message, "fatal": False})
     finally:
         app.state.sessions.pop(sid, None)
-        await asyncio.to_thread(session.stop)
+        session.signal_stop()         # before any await: this block may itself be cancelled
         await _drain(ws, outbox, sender, session)
+        await asyncio.to_thread(session.stop)
 
 
 async def _dispatch(msg: dict, session: LiveSession, limits: Limits, limiter: RateLimiter, loop,

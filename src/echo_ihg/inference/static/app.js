@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 const echo = window.echo = {
   state: "idle", framesReceived: 0, framesDrawn: 0, rtt: [], serverStats: null, errors: [],
   received: [],          // per avatar frame: {index, audioRms, rtt} (the last 3000; for tests)
+  keepFrames: false, frames: new Map(),   // tests: keep each frame's JPEG (index -> Blob)
 };
 let ws = null, media = null, ctx = null, grabTimer = null, drawTimer = null, processor = null;
 let seq = 0, playAt = 0, shown = [], recvTimes = [];
@@ -69,6 +70,7 @@ function onFrame(buf) {
   const at = playAt; playAt += pcm.length / RATE || 1 / FPS;
   echo.received.push({index, audioRms: Math.sqrt(sq / Math.max(1, pcm.length)), rtt});
   if (echo.received.length > 3000) echo.received.shift();
+  if (echo.keepFrames) echo.frames.set(index, jpeg);
   createImageBitmap(jpeg).then((bmp) => shown.push({at, bmp}));
 }
 
@@ -121,6 +123,16 @@ echo.sendAvatarAudio = (arrayBuffer) => {
   ws.send(msg);
 };
 echo.sendTranscript = (entries) => ws.send(JSON.stringify({type: "transcript", entries}));
+echo.framesBase64 = async (from, to) => {      // tests: the kept JPEGs of frames [from, to) as base64
+  const out = {};
+  for (const [i, blob] of echo.frames) {
+    if (i < from || i >= to) continue;
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    let bin = ""; for (let k = 0; k < bytes.length; k += 8192) bin += String.fromCharCode(...bytes.subarray(k, k + 8192));
+    out[i] = btoa(bin);
+  }
+  return out;
+};
 
 function stop(sendStop = true) {
   if (sendStop && ws && ws.readyState === 1) ws.send(JSON.stringify({type: "stop"}));
