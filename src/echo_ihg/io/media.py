@@ -144,7 +144,8 @@ def iter_frames_at_fps(path: str | Path, fps: float = FPS) -> Iterator[np.ndarra
 
     Output frame k shows the source frame whose time is nearest to k / fps (times relative to the first
     frame); a gap in the source repeats the frame before it. The last source frame lasts one source frame
-    interval, so a 2 s clip gives 2 s of output at any source rate.
+    interval, and output frame k exists while its nearest source frame exists (k / fps < t_last + interval / 2)
+    — the rule `data.adapters.base.source_index_for_frames` uses for dataset arrays, so both agree on T.
     """
     prev: np.ndarray | None = None
     t_prev = t0 = 0.0
@@ -160,8 +161,8 @@ def iter_frames_at_fps(path: str | Path, fps: float = FPS) -> Iterator[np.ndarra
             yield prev
             k += 1
         prev, t_prev = frame, t
-    end = t_prev + interval
-    while prev is not None and k / fps < end - 0.5 / fps - 1e-9:
+    end = t_prev + 0.5 * interval
+    while prev is not None and k / fps < end - 1e-9:
         yield prev
         k += 1
 
