@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from echo_ihg.errors import EchoError, InputError
 from echo_ihg.train.checkpoint import latest_checkpoint, load_model
-from echo_ihg.train.losses import Denoiser, chunk_loss
+from echo_ihg.train.losses import Denoiser, build_cond, chunk_loss
 from echo_ihg.train.trainer import Trainer, lr_at, step_draws, train
 
 from .conftest import tiny_config
@@ -116,3 +116,18 @@ def test_learning_rate_schedule():
     assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(10, cfg) == pytest.approx(1.0) and lr_at(100, cfg) == pytest.approx(0.1)
     assert lr_at(55, cfg) == pytest.approx(0.55)
+
+
+def test_truncated_history_gradient_keeps_the_forward(tiny_synth_corpus, tmp_path):
+    trainer = Trainer(tiny_synth_corpus, tmp_path, tiny_config(stage=2))
+    trainer.data_root = tiny_synth_corpus
+    batch = torch.utils.data.default_collate([trainer.dataset()[i] for i in (5, 40)])
+    t, noise, _ = step_draws(trainer.cfg, 0, (2, 12, trainer.model.motion_dim))
+    full, cut = Denoiser(trainer.model, 0), Denoiser(trainer.model, 20)
+    ref = build_cond(trainer.model, batch, None).f_pu
+    got = build_cond(trainer.model, batch, None, grad_frames=20).f_pu
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    for net in (full, cut):
+        loss, _ = chunk_loss(net, batch, t, noise, None, trainer.weights, 0.5)
+        loss.backward()
+    assert trainer.model.lcu.lpe.audio_scan.A_log.grad is not None      # the truncated path is differentiable

@@ -19,10 +19,16 @@ from echo_ihg.model.echo import EchoModel
 from echo_ihg.model.generator import GenCond
 
 
-def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.Tensor | None) -> GenCond:
+def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.Tensor | None,
+               grad_frames: int = 0) -> GenCond:
     """Generator conditions of a batch (keys as `data.windows.WindowDataset` items), as the engine builds them:
     LPE over the user history up to the chunk start (the last `short_window_frames` only for that baseline),
-    then the LCU with S_usr -> f_pu; c_emo when the model uses LAU."""
+    then the LCU with S_usr -> f_pu; c_emo when the model uses LAU.
+
+    grad_frames > 0: truncated back-propagation through the history — the scan runs over the older frames
+    without autograd (their state is carried in exactly, as in streaming) and only the last `grad_frames`
+    keep gradients. Same forward values; memory and backward cost bounded by grad_frames, not the history.
+    """
     cfg = model.cfg
     b = batch["target"].shape[0]
     f_pu = None
@@ -32,7 +38,12 @@ def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.
             ua, um = batch["user_audio"], batch["user_motion"]
             if cfg.short_window_frames > 0:
                 ua, um = ua[:, -cfg.short_window_frames:], um[:, -cfg.short_window_frames:]
-            feats, _ = model.perceive(ua, um)
+            state = None
+            if 0 < grad_frames < ua.shape[1]:
+                with torch.no_grad():
+                    _, state = model.perceive(ua[:, :-grad_frames], um[:, :-grad_frames])
+                ua, um = ua[:, -grad_frames:], um[:, -grad_frames:]
+            feats, _ = model.perceive(ua, um, state)
             feat = feats[:, -1]
         f_pu = model.user_context(feat, batch["s_usr"] if cfg.use_hbcu else None, b)
     c_emo = batch["c_emo"] if cfg.uses_emotion else None
@@ -42,13 +53,13 @@ def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.
 class Denoiser(nn.Module):
     """One module whose forward runs conditions + generator, so DistributedDataParallel sees the whole step."""
 
-    def __init__(self, model: EchoModel):
+    def __init__(self, model: EchoModel, grad_frames: int = 0):
         super().__init__()
-        self.model = model
+        self.model, self.grad_frames = model, grad_frames
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, batch: Mapping[str, torch.Tensor],
                 drop: torch.Tensor | None) -> torch.Tensor:
-        return self.model(x_t, t, build_cond(self.model, batch, drop))
+        return self.model(x_t, t, build_cond(self.model, batch, drop, self.grad_frames))
 
 
 def chunk_loss(net: nn.Module, batch: Mapping[str, torch.Tensor], t: torch.Tensor, noise: torch.Tensor,

@@ -219,7 +219,7 @@ class Trainer:
         sampler = ShardedBatchSampler(ds, cfg.batch, cfg.seed, self.step, cfg.steps - self.step)
         loader = DataLoader(ds, batch_sampler=sampler, num_workers=cfg.workers)
         rows = torch.from_numpy(sampler.rows())
-        net = Denoiser(self.model)
+        net = Denoiser(self.model, cfg.lpe_grad_frames)
         if info.world > 1:
             net = DistributedDataParallel(net, find_unused_parameters=True)
         params = [p for p in self.model.parameters() if p.requires_grad]
