@@ -29,7 +29,7 @@ fi
 pip_install() {
   # This machine's pip config lists local mirrors that print one warning per package; keep real errors.
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
-    | { grep -v -e "^WARNING: Location 'file:" -e "requires .*, which is not installed" || true; }
+    | { grep -v -e "^WARNING: Location 'file:" -e "requires .*, which is not installed" -e "^ERROR: pip's dependency resolver" || true; }
   return "${PIPESTATUS[0]}"
 }
 echo "[setup] torch (CPU build)"
