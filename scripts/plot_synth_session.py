@@ -30,8 +30,6 @@ def main() -> None:
     att = attributes(s)
     t = np.arange(s.T) / FPS
     fig, axs = plt.subplots(len(ROWS) + 2, 1, figsize=(14, 16), sharex=True)
-    for ax, who in zip(axs[:1], ("A",)):
-        pass
     for who, col in (("A", "tab:blue"), ("B", "tab:orange")):
         vad = np.asarray(s.participant(who).vad)
         axs[0].fill_between(t, 0, vad * (1 if who == "A" else -1), color=col, alpha=0.6, label=f"{who} speaking")

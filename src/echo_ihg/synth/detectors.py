@@ -207,32 +207,47 @@ def _partial(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> float:
     return float((rxy - rxz * ryz) / np.sqrt(max((1 - rxz ** 2) * (1 - ryz ** 2), 1e-12)))
 
 
+def _detrend(x: np.ndarray) -> np.ndarray:
+    t = np.arange(len(x), dtype=np.float64)
+    return x - np.polyval(np.polyfit(t, x, 1), t)
+
+
 def long_range_engagement(sessions_att: list[dict], who: str = "A", long_s: int = 60, short_s: int = 2
                           ) -> tuple[float, float, float, float]:
     """Does the listener's engagement follow the partner's behaviour over the last `long_s` seconds?
 
     Per second s (pooled over sessions): expr = engagement shown in the next 10 s; long / short = the
-    partner's social signal averaged over the last `long_s` / `short_s` seconds; control = the long
-    average taken from another session. Returns corr(expr, long), corr(expr, short),
-    partial corr(expr, long | short) (what the long history adds beyond the last 2 s), and the same
-    partial correlation for the control. Needs sessions longer than `long_s` + 10 s.
+    partner's social signal averaged over the last `long_s` / `short_s` seconds. Returns corr(expr, long),
+    corr(expr, short), partial corr(expr, long | short) (what the long history adds beyond the last 2 s),
+    and the control: the same partial correlation with the long average taken from the partner of another
+    session, averaged over every other session (a single one correlates by chance: the signals are slow).
+    Needs sessions longer than `long_s` + 10 s.
     """
     other = "B" if who == "A" else "A"
-    X, L, Sh, C = [], [], [], []
     n = len(sessions_att)
-    for i, att in enumerate(sessions_att):
-        expr = engagement_expression(att[who])
-        sig = partner_social_signal(att[other])
-        ctl = partner_social_signal(sessions_att[(i + 1) % n][other]) if n > 1 else np.roll(sig, len(sig) // 2)
-        m = min(len(sig), len(ctl))
-        cs, cc = np.concatenate([[0], np.cumsum(sig)]), np.concatenate([[0], np.cumsum(ctl[:m])])
-        for s in range(long_s, min(len(expr) - 10, m)):
-            X.append(expr[s])
-            L.append((cs[s] - cs[s - long_s]) / long_s)
-            Sh.append((cs[s] - cs[s - short_s]) / short_s)
-            C.append((cc[s] - cc[s - long_s]) / long_s)
-    X, L, Sh, C = map(np.array, (X, L, Sh, C))
-    return _corr(X, L), _corr(X, Sh), _partial(X, L, Sh), _partial(X, C, Sh)
+    expr = [engagement_expression(att[who]) for att in sessions_att]
+    sig = [partner_social_signal(att[other]) for att in sessions_att]
+
+    def pooled(shift: int) -> tuple[float, float, float]:
+        X, L, Sh = [], [], []
+        for i in range(n):
+            own, src = sig[i], sig[(i + shift) % n]
+            m = min(len(own), len(src))
+            cs, cl = np.concatenate([[0], np.cumsum(own)]), np.concatenate([[0], np.cumsum(src[:m])])
+            idx = np.arange(long_s, min(len(expr[i]) - 10, m))
+            if len(idx) < 3:
+                continue
+            # linear trends removed per session: every session drifts from its random start towards its
+            # equilibrium, a shared time course that would correlate across unrelated sessions too
+            X.append(_detrend(expr[i][idx]))
+            L.append(_detrend((cl[idx] - cl[idx - long_s]) / long_s))
+            Sh.append(_detrend((cs[idx] - cs[idx - short_s]) / short_s))
+        X, L, Sh = map(np.concatenate, (X, L, Sh))
+        return _corr(X, L), _corr(X, Sh), _partial(X, L, Sh)
+
+    long_r, short_r, partial = pooled(0)
+    controls = [pooled(k)[2] for k in range(1, n)] if n > 1 else [0.0]
+    return long_r, short_r, partial, float(np.mean(controls))
 
 
 def mood_frames(session: Session) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 Templates of every kind are split into two disjoint pools: pool "train" (train and val sessions) and
 pool "test" (test sessions), so that test dialogues never reuse a sentence pattern seen in training.
 Topics and slot fillers are shared: they are vocabulary, not patterns. Backchannel and laughter tokens
-("mm-hmm", "yeah", "wow", "ha ha") are a closed class by nature and are shared too.
+("hmm hmm", "yeah", "wow", "ha ha") are a closed class by nature and are shared too.
 """
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ TEMPLATES: dict[str, list[str]] = {
     ],
 }
 
-BACKCHANNELS = {"neutral": ["mm-hmm", "yeah", "right", "uh-huh", "okay", "I see"],
-                "positive": ["wow", "oh nice", "yeah"], "negative": ["oh no", "oh dear", "mm"]}
+# espeak reads "mm-hmm" and "mm" as letter names ("em em"); "hmm hmm" / "hmm" sound like the real thing
+BACKCHANNELS = {"neutral": ["hmm hmm", "yeah", "right", "uh-huh", "okay", "I see"],
+                "positive": ["wow", "oh nice", "yeah"], "negative": ["oh no", "oh dear", "hmm"]}
 LAUGHS = ["ha ha", "ha ha ha", "heh heh"]
 
 

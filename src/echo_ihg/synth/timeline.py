@@ -58,7 +58,8 @@ class Segment:
 def prosody(spk: Speaker, mood: int, rng: np.random.Generator) -> Voice:
     """The speaker's current emotion sets pitch, rate and range: concerned = lower, slower, flatter."""
     jitter = rng.integers(-4, 5)
-    return Voice(spk.voice, rate=int(spk.rate + 12 * mood + jitter), pitch=int(np.clip(spk.pitch + 10 * mood + jitter, 0, 99)),
+    return Voice(spk.voice, rate=int(spk.rate + 12 * mood + jitter),
+                 pitch=int(np.clip(spk.pitch + 10 * mood + jitter, 0, 99)),
                  range=int(np.clip(spk.range + 18 * mood, 5, 99)))
 
 
