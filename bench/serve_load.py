@@ -156,6 +156,42 @@ async def client(url: str, jpegs: list[bytes], mic: np.ndarray, avatar_wav: byte
     return {"fps": (len(recv_t) - 1) / span, "lat": lat, "server": server_lat, "stats": stats, "errors": errors}
 
 
+def cpu_profile(checkpoint: Path | None, size: int, jpegs: list[bytes], n: int = 100) -> dict[str, float]:
+    """CPU ms per frame of each stage of a tick, one thread, in this process (process CPU time: it holds on a
+    loaded machine, where wall time does not): what one session costs a core at 25 fps."""
+    from echo_ihg.audio.features import MelStreamer
+    from echo_ihg.audio.vad import VadStreamer
+    from echo_ihg.inference.live import LiveConfig, LiveModel, _UserStream
+    from echo_ihg.tracking.tracker import FaceTracker
+
+    live = LiveModel(checkpoint, None, LiveConfig(size=size))
+    user = _UserStream(live, live.config, MelStreamer(), VadStreamer())
+    gen = live.generator()
+    cpu: dict[str, float] = {}
+
+    def timed(stage, fn, *a):
+        t = time.process_time()
+        out = fn(*a)
+        cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - t
+        return out
+
+    with FaceTracker() as user.tracker:
+        gen.push_avatar(np.full((n + 200, 320), -5.0, np.float32), np.zeros(n + 200, np.float32))
+        produced = []
+        for k in range(n):
+            lm = timed("track", user.track, P.VideoFrame(k, 0.0, jpegs[k % len(jpegs)]), 10 ** 7, print)
+            timed("user audio", user.add_audio, [np.zeros(640, np.float32)], 10)
+            gen.push_user(*timed("encode", user.frame, lm))
+            produced.extend(timed("model", gen.pull))
+            if produced:
+                lm_av = timed("decode", live.decoder.decode, np.asarray(produced[:1]))[0]
+                produced = produced[1:]
+                timed("jpeg", live.jpeg, timed("render", live.render, lm_av))
+    out = {k: v * 1000 / n for k, v in cpu.items()}
+    out["total"] = sum(out.values())
+    return out
+
+
 async def run_sessions(url: str, n: int, duration: float, jpegs, mic, avatar_wav) -> list[dict]:
     return await asyncio.gather(*[client(url, jpegs, mic, avatar_wav, duration) for _ in range(n)])
 
@@ -204,6 +240,10 @@ def main() -> int:
                             "the plan for next week, and what we still need to finish before then.").read_bytes()
         print(f"model: {note}; avatar {args.size} px; {args.duration:.0f} s per run; cores: {os.cpu_count()}; "
               f"load average before: {os.getloadavg()[0]:.1f}")
+        prof = cpu_profile(ckpt, args.size, jpegs)
+        print("\nCPU per frame, one session (ms of CPU; at 25 fps a session needs total/40 cores):\n")
+        print("| " + " | ".join(prof) + " |\n|" + "---|" * len(prof))
+        print("| " + " | ".join(f"{v:.1f}" for v in prof.values()) + " |\n")
         rows = []
         for n in args.sessions:
             port = free_port()

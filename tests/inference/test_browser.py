@@ -109,7 +109,7 @@ def start_server(live):
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(live, Limits()), host="127.0.0.1", port=port,
-                                           log_level="warning", ws="websockets"))
+                                           log_level="warning", ws="websockets-sansio"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     end = time.monotonic() + 30

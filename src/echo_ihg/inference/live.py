@@ -4,11 +4,12 @@ Timeline. The avatar clock ticks at 25 fps from the moment the first motion chun
 *clock thread* takes the newest user frame that arrived (older unprocessed ones are dropped: never queued),
 tracks and encodes it, pops one frame of the user's audio features, hands both to the *generation thread*, and
 sends avatar frame n with its 640 samples of avatar audio. It never waits for the user or the model: a missing
-user frame is pushed as an absent (masked) frame; a motion frame the model has not delivered in time is
-replaced by the last image sent (counted as late); when the clock itself falls behind, ticks skip tracking and
-rendering (counted as skipped) so that the audio and the frame count stay on time.
+user frame is pushed as an absent (masked) frame; a frame not rendered in time is replaced by the last image
+sent (counted as late); when the clock itself falls behind, ticks skip tracking (counted as skipped) so that
+the audio and the frame count stay on time.
 
-The generation thread owns the `StreamingGenerator` and runs its chunks. The model may only read user frames
+The *generation thread* owns the `StreamingGenerator` and runs its chunks; the *render thread* turns their
+motion into JPEGs as soon as it exists (a chunk ahead of the clock), so rendering is not on the tick's path. The model may only read user frames
 before a chunk's first frame t0; the live loop gives it the user's stream delayed by `user_lag_frames` (L),
 so that chunk t0 can be generated while ticks t0 − L … t0 − 1 run and is ready when frame t0 is due. The
 avatar frame n is therefore sent right after user frame n was processed (the display latency); the model's
@@ -60,12 +61,16 @@ class LiveConfig:
     history_s: float = 60.0
     vad_backend: str = "silero"
     avatar_speaker: str = "A"
+    torch_threads: int = 1          # intra-op threads (process-wide; 0 = torch's default). Per-chunk tensors are
+                                    # small: a second thread spins more than it helps (20x the CPU measured
+                                    # on the loaded 2-core machine), and the session threads need the cores
 
     def __post_init__(self) -> None:
         if not 64 <= self.size <= 1024 or not 1 <= self.steps <= 50 or self.overlap < 1 \
-                or self.user_lag_frames < 0 or self.neutral_frames < 1 or not 10 <= self.jpeg_quality <= 100:
+                or self.user_lag_frames < 0 or self.neutral_frames < 1 or not 10 <= self.jpeg_quality <= 100 \
+                or self.torch_threads < 0:
             raise InputError(None, "invalid live config: size 64..1024, steps 1..50, overlap ≥ 1, "
-                                   "user_lag_frames ≥ 0, neutral_frames ≥ 1, jpeg_quality 10..100")
+                                   "user_lag_frames ≥ 0, neutral_frames ≥ 1, jpeg_quality 10..100, torch_threads ≥ 0")
 
 
 class LiveModel:
@@ -79,6 +84,10 @@ class LiveModel:
         from echo_ihg.inference.stages import AvatarMotionDecoder, rest_motion
 
         self.config = config
+        if config.torch_threads:
+            import torch
+
+            torch.set_num_threads(config.torch_threads)
         self.pipeline_config = PipelineConfig(steps=config.steps, seed=config.seed, size=config.size,
                                               history_s=config.history_s, vad_backend=config.vad_backend,
                                               avatar_speaker=config.avatar_speaker)
@@ -214,8 +223,12 @@ class LiveSession:
         self._avatar_queued = 0
         self._gen_q: queue.Queue = queue.Queue()
         self._motion: dict[int, tuple[np.ndarray, int]] = {}   # frame -> (landmarks, chunk start)
-        self._threads = [threading.Thread(target=self._guard(self._clock), daemon=True, name="live-clock"),
-                         threading.Thread(target=self._guard(self._generate), daemon=True, name="live-gen")]
+        self._rendered: dict[int, tuple[bytes, int]] = {}      # frame -> (JPEG, chunk start)
+        self._new_motion = threading.Condition(self._lock)
+        self._tick_now = 0                                      # the clock's current frame
+        self._threads = [threading.Thread(target=self._guard(fn), daemon=True, name=f"live-{name}")
+                         for name, fn in (("clock", self._clock), ("gen", self._generate),
+                                          ("render", self._render))]
 
     # ---- inputs (called from the server's event loop; cheap) ----------------------------------------------
     def start(self) -> None:
@@ -267,6 +280,8 @@ class LiveSession:
         """Ask the threads to end (returns at once; they finish their current tick or chunk)."""
         self.stopped.set()
         self._gen_q.put(("stop", None))
+        with self._new_motion:
+            self._new_motion.notify_all()
 
     def stop(self, timeout: float = 10.0) -> None:
         self.signal_stop()
@@ -313,11 +328,35 @@ class LiveSession:
                 n_chunks = sum(1 for b in starts if b >= produced)
                 landmarks = self.m.decoder.decode(motion)
                 self.stats.chunk_ms.append((time.perf_counter() - t) * 1000 / max(1, n_chunks))
-                with self._lock:
+                with self._new_motion:
                     for i, lm in enumerate(landmarks):
                         f = produced + i
                         self._motion[f] = (lm, starts[bisect.bisect_right(starts, f) - 1])
+                    self._new_motion.notify_all()
                 produced += len(motion)
+
+    def _render(self) -> None:
+        """Render motion frames into JPEGs as soon as they exist (the avatar's motion is known a chunk ahead,
+        so rendering is off the tick's critical path). Frames whose tick has passed are skipped."""
+        nxt, first, wall = 0, min(3, self.m.chunk_new_frames), 0.0
+        while not self.stopped.is_set():
+            with self._new_motion:
+                # a frame must be ready by its tick: when behind, aim at the tick the render will finish by
+                nxt = max(nxt, self._tick_now + int(np.ceil(wall * FPS)) if self.ready.is_set() else 0)
+                for f in [f for f in self._motion if f < nxt]:
+                    del self._motion[f]
+                entry = self._motion.pop(nxt, None)
+                if entry is None:
+                    self._new_motion.wait(0.1)
+                    continue
+            t = time.perf_counter()
+            jpeg = self.m.jpeg(self.m.render(entry[0]))
+            wall = 0.8 * wall + 0.2 * (time.perf_counter() - t)     # recent render wall time (s)
+            with self._lock:
+                self._rendered[nxt] = (jpeg, entry[1])
+                self.stats.rendered += 1
+            nxt += 1
+            if nxt >= first:
                 self.ready.set()
 
     def _clock(self) -> None:
@@ -369,14 +408,13 @@ class LiveSession:
         self._gen_q.put(("user", self._user.frame(user)))
         self._commit_avatar(n + self.m.lookahead)
         with self._lock:
-            entry = self._motion.pop(n, None)
-            for f in [f for f in self._motion if f < n]:
-                del self._motion[f]
-        if cheap:
-            self.stats.skipped += 1
-        elif entry is not None:
-            last_jpeg = self.m.jpeg(self.m.render(entry[0]))
-            self.stats.rendered += 1
+            self._tick_now = n + 1
+            entry = self._rendered.pop(n, None)
+            for f in [f for f in self._rendered if f < n]:
+                del self._rendered[f]
+        self.stats.skipped += cheap
+        if entry is not None:
+            last_jpeg = entry[0]
         else:
             self.stats.late += 1
         if entry is not None:
