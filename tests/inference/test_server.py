@@ -101,6 +101,11 @@ def test_protocol_parsing_refuses_bad_messages():
         with pytest.raises(P.ProtocolError) as e:
             P.parse_text(text, lim)
         assert e.value.code == code, text
+    big = cv2.imencode(".jpg", np.zeros((1000, 1500, 3), np.uint8))[1].tobytes()   # small file, many pixels
+    assert P.jpeg_size(big) == (1500, 1000)
+    with pytest.raises(P.ProtocolError) as e:
+        P.parse_binary(P.pack_video(1, 0, big), P.Limits(max_frame_pixels=1000 * 1000))
+    assert e.value.code == "frame_too_large"
     ok = P.parse_text('{"type": "transcript", "entries": [{"speaker": "B", "start": 0, "end": 1.5, '
                       '"text": "hi"}]}', lim)
     assert ok["entries"][0]["end"] == 1.5
@@ -249,3 +254,43 @@ def test_one_session_failing_does_not_affect_another(live):
         while sa in c.app.state.sessions and time.perf_counter() - t < 5:
             time.sleep(0.05)
         assert sa not in c.app.state.sessions and sb in c.app.state.sessions
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_cli_serve_answers_on_loopback_and_stops_cleanly(gen_inputs):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from websockets.sync.client import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "echo_ihg.cli.main", "serve", "--port", str(port),
+                             "--checkpoint", str(gen_inputs["checkpoint"]), "--max-sessions", "1",
+                             "--set", "size=160"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        end = time.monotonic() + 120
+        while True:
+            try:
+                health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2))
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < end, proc.stdout.read()
+                time.sleep(0.3)
+        assert health == {"sessions": 0, "max_sessions": 1, "token_required": False}
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            ws.send(json.dumps({"type": "hello"}))
+            assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+            frames = 0
+            while frames < 10:
+                frames += isinstance(ws.recv(timeout=60), bytes)
+            proc.send_signal(signal.SIGINT)          # Ctrl-C with a session open: it ends cleanly
+            assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -111,6 +111,10 @@ def parse_binary(data: bytes, limits: Limits) -> tuple[int, Any]:
                                                    f"{limits.max_frame_bytes}")
         if not jpeg.startswith(JPEG_MAGIC):
             raise ProtocolError("bad_video", "video frames must be JPEG")
+        size = jpeg_size(jpeg)
+        if size is not None and size[0] * size[1] > limits.max_frame_pixels:   # before decoding: no JPEG bombs
+            raise ProtocolError("frame_too_large", f"video frame of {size[0]}×{size[1]} px; the limit is "
+                                                   f"{limits.max_frame_pixels} pixels")
         return kind, VideoFrame(seq, client_ms if math.isfinite(client_ms) else float("nan"), jpeg)
     if kind in (USER_AUDIO, AVATAR_AUDIO):
         body = data[1:]
@@ -122,6 +126,23 @@ def parse_binary(data: bytes, limits: Limits) -> tuple[int, Any]:
             raise ProtocolError("bad_audio", "the avatar audio file is too short to be audio")
         return kind, bytes(data[1:])
     raise ProtocolError("unknown_kind", f"unknown binary message kind 0x{kind:02x}")
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header without decoding it; None if no header is found."""
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:                      # fill byte
+            i += 1
+            continue
+        seg = int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):     # SOFn
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + seg
+    return None
 
 
 def parse_text(text: str, limits: Limits) -> dict[str, Any]:
