@@ -45,6 +45,7 @@ class EvalItem:
     user_vad: np.ndarray
     neutral: np.ndarray | None = None  # (478, 3) the avatar's neutral face: enables LVE / mouth distance
     borders: tuple[int, ...] = ()      # chunk borders of the generation: enables the seam metric
+    group: str = ""                    # REACT appropriate-listener group (meta "appropriate_group"); "" = own GT only
 
     def __post_init__(self) -> None:
         t = len(self.gt)
@@ -135,17 +136,20 @@ def _lip_errors(items, masks, codec) -> dict[str, float]:
 def _react(items, groups, window: int, max_lag: int) -> dict[str, float]:
     """REACT metrics on non-overlapping `window`-frame windows of the expression + pose features."""
     ix = np.concatenate([groups["expression"], groups["pose"]])
-    preds, refs, spk = [], [], []
-    for it in items:
+    preds, refs, spk, keys = [], [], [], []
+    for i, it in enumerate(items):
         for s in range(0, len(it.gt) - window + 1, window):
             preds.append(it.preds[:, s:s + window][..., ix])
             refs.append(it.gt[s:s + window][:, ix])
             spk.append(it.user[s:s + window][:, ix])
+            keys.append((it.group or f"#{i}", s))
     if len(preds) < 2:
         log.warning("REACT metrics skipped: fewer than 2 windows of %d frames", window)
         return {}
     p, r, u = np.stack(preds), np.stack(refs), np.stack(spk)
-    return {"FRCorr": M.frcorr(p, r), "FRDist": M.frdist(p, r), "FRDiv": M.frdiv(p), "FRDvs": M.frdvs(p),
+    # REACT: every listener of the same group at the same time is an appropriate reaction (identity without groups)
+    appr = np.array([[a == b for b in keys] for a in keys], bool)
+    return {"FRCorr": M.frcorr(p, r, appr), "FRDist": M.frdist(p, r, appr), "FRDiv": M.frdiv(p), "FRDvs": M.frdvs(p),
             "FRVar": M.frvar(p), "FRSyn": M.frsyn(p, u, max_lag), "FRSyn_gt": M.frsyn(r[:, None], u, max_lag),
             "react_windows": float(len(p))}
 
