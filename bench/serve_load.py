@@ -161,11 +161,12 @@ def cpu_profile(checkpoint: Path | None, size: int, jpegs: list[bytes], n: int =
     loaded machine, where wall time does not): what one session costs a core at 25 fps."""
     from echo_ihg.audio.features import MelStreamer
     from echo_ihg.audio.vad import VadStreamer
-    from echo_ihg.inference.live import LiveConfig, LiveModel, _UserStream
+    from echo_ihg.inference.live import LiveConfig, LiveModel
+    from echo_ihg.inference.live_inputs import UserStream
     from echo_ihg.tracking.tracker import FaceTracker
 
     live = LiveModel(checkpoint, None, LiveConfig(size=size))
-    user = _UserStream(live, live.config, MelStreamer(), VadStreamer())
+    user = UserStream(live, live.config, MelStreamer(), VadStreamer())
     gen = live.generator()
     cpu: dict[str, float] = {}
 

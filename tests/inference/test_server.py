@@ -182,6 +182,27 @@ def test_session_streams_frames_with_avatar_audio(live, gen_inputs, face_jpeg):
 
 
 @pytest.mark.timeout(120)
+def test_pushed_avatar_pcm_is_played_after_the_lookahead(live):
+    """A TTS-like stream: PCM chunks pushed mid-session are heard, contiguous and unchanged, once the clock has
+    passed the look-ahead that was already committed (silence until then)."""
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    with client(live) as c, c.websocket_connect("/ws") as ws:
+        look = hello(ws)["avatar_lookahead_frames"]
+        frames, _ = receive(ws, 5)
+        pushed_at = frames[-1]["index"]
+        for chunk in np.array_split(tone, 8):
+            ws.send_bytes(P.pack_audio(P.AVATAR_AUDIO, chunk))
+        more, texts = receive(ws, look + 40)
+    assert not errors(texts)
+    audio = np.concatenate([f["audio"] for f in more]).astype(np.float32) / 32767
+    first = int(np.flatnonzero(np.abs(audio) > 1e-3)[0])
+    assert more[first // 640]["index"] >= pushed_at + look - 2
+    k = first // 640 * 640
+    assert np.abs(audio[k:k + len(tone)] - tone).max() < 2e-4
+    assert np.abs(audio[k + len(tone):]).max() == 0
+
+
+@pytest.mark.timeout(120)
 def test_malformed_messages_get_error_frames_and_the_session_goes_on(live, face_jpeg):
     bad_binary = [b"\x00", b"\x7f" + bytes(10), b"\x02\x01", P.pack_video(0, 0, b"GIF89a....."),
                   P.pack_video(1, 0, b"\xff\xd8" + bytes(300 * 1024)), bytes([P.AVATAR_FILE]) + bytes(2000),
