@@ -43,6 +43,8 @@ from echo_ihg.inference.live_inputs import AvatarStream, UserStream, face_crop
 
 log = logging.getLogger(__name__)
 
+GEN_QUEUE = 10 * FPS * 3 + 100      # 10 s of per-frame inputs (user, avatar audio, transcript) + slack
+
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,9 @@ class LiveSession:
         self._user_pcm: list[np.ndarray] = []               # user audio chunks not yet featurised
         self._avatar_pcm = collections.deque()              # avatar speech not yet committed (float32 chunks)
         self._avatar_queued = 0
-        self._gen_q: queue.Queue = queue.Queue()
+        # the generator's inputs: drained before every chunk, so they hold about one chunk's worth while the
+        # model keeps up with real time; a model that cannot (10 s behind) ends the session with an error
+        self._gen_q: queue.Queue = queue.Queue(maxsize=GEN_QUEUE)
         self._motion: dict[int, tuple[np.ndarray, int]] = {}   # frame -> (landmarks, chunk start)
         self._rendered: dict[int, tuple[bytes, int]] = {}      # frame -> (JPEG, chunk start)
         self._new_motion = threading.Condition(self._lock)
@@ -263,12 +267,15 @@ class LiveSession:
         return len(audio) / 16000
 
     def on_transcript(self, entries: list[dict]) -> None:
-        self._gen_q.put(("transcript", entries))
+        self._feed(("transcript", entries))
 
     def signal_stop(self) -> None:
         """Ask the threads to end (returns at once; they finish their current tick or chunk)."""
         self.stopped.set()
-        self._gen_q.put(("stop", None))
+        try:
+            self._gen_q.put_nowait(("stop", None))
+        except queue.Full:      # the generator checks `stopped` after its chunk
+            pass
         with self._new_motion:
             self._new_motion.notify_all()
 
@@ -358,7 +365,7 @@ class LiveSession:
         with FaceTracker(static_image_mode=False) as tracker:
             self._user.tracker = tracker
             for _ in range(self.cfg.user_lag_frames):      # the lag: the model sees the user L frames late
-                self._gen_q.put(("user", self._user.absent_frame()))
+                self._feed(("user", self._user.absent_frame()))
             self._commit_avatar(self.m.lookahead)
             while not self.ready.wait(0.05):               # the first chunk: the clock starts when it is ready
                 if self.stopped.is_set():
@@ -394,7 +401,7 @@ class LiveSession:
         elif slot is not None:
             self.stats.user_dropped += 1
         self.stats.audio_dropped += self._user.add_audio(pcm, self.cfg.max_audio_lag_frames)
-        self._gen_q.put(("user", self._user.frame(user)))
+        self._feed(("user", self._user.frame(user)))
         self._commit_avatar(n + self.m.lookahead)
         with self._lock:
             self._tick_now = n + 1
@@ -416,6 +423,13 @@ class LiveSession:
         self.send("frame", (msg, arrival))
         return last_jpeg
 
+    def _feed(self, item: tuple) -> None:
+        try:
+            self._gen_q.put_nowait(item)
+        except queue.Full:
+            raise EchoError("the motion model cannot keep up with real time on this machine (10 s behind); "
+                            "use a smaller model, fewer sampler steps or fewer sessions") from None
+
     def _commit_avatar(self, upto: int) -> None:
         """Commit avatar audio (queued speech, else silence) for frames up to `upto` and feed its features."""
         a = self._avatar
@@ -434,7 +448,7 @@ class LiveSession:
             x = np.concatenate(parts + [np.zeros(need, np.float32)])
             mel, vad = a.push(x)
             if len(mel):
-                self._gen_q.put(("avatar", (mel, vad)))
+                self._feed(("avatar", (mel, vad)))
 
     def snapshot(self) -> dict[str, Any]:
         snap = self.stats.snapshot()
