@@ -10,14 +10,14 @@
 #   bash scripts/train_default.sh                 # the real thing (do not run it on a shared, loaded machine)
 #   bash scripts/train_default.sh --tiny          # minutes: tiny corpus, tiny model, 3 steps per stage; proves the
 #                                                 # pipeline works; writes to WORK/default_model, not the assets
-#   options: --work DIR (scratch, default build/default_model) --dest DIR (where the model goes)
+#   options: --work DIR (scratch, default runs/default_model, git-ignored) --dest DIR (where the model goes)
 # Environment: SESSIONS, SECONDS_PER_SESSION, STEPS1, STEPS2, BATCH override the sizes below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 CLI=("$PY" -m echo_ihg.cli.main)
 TINY=0
-WORK=build/default_model
+WORK=runs/default_model
 DEST=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
