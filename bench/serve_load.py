@@ -156,7 +156,7 @@ async def client(url: str, jpegs: list[bytes], mic: np.ndarray, avatar_wav: byte
     return {"fps": (len(recv_t) - 1) / span, "lat": lat, "server": server_lat, "stats": stats, "errors": errors}
 
 
-def cpu_profile(checkpoint: Path | None, size: int, jpegs: list[bytes], n: int = 100) -> dict[str, float]:
+def cpu_profile(checkpoint: Path | None, overrides: list[str], jpegs: list[bytes], n: int = 100) -> dict[str, float]:
     """CPU ms per frame of each stage of a tick, one thread, in this process (process CPU time: it holds on a
     loaded machine, where wall time does not): what one session costs a core at 25 fps."""
     from echo_ihg.audio.features import MelStreamer
@@ -165,7 +165,9 @@ def cpu_profile(checkpoint: Path | None, size: int, jpegs: list[bytes], n: int =
     from echo_ihg.inference.live_inputs import UserStream
     from echo_ihg.tracking.tracker import FaceTracker
 
-    live = LiveModel(checkpoint, None, LiveConfig(size=size))
+    from echo_ihg.utils.config import load_config
+
+    live = LiveModel(checkpoint, None, load_config(LiveConfig, None, overrides))
     user = UserStream(live, live.config, MelStreamer(), VadStreamer())
     gen = live.generator()
     cpu: dict[str, float] = {}
@@ -197,9 +199,9 @@ async def run_sessions(url: str, n: int, duration: float, jpegs, mic, avatar_wav
     return await asyncio.gather(*[client(url, jpegs, mic, avatar_wav, duration) for _ in range(n)])
 
 
-def start_server(checkpoint: Path | None, port: int, size: int, max_sessions: int) -> subprocess.Popen:
+def start_server(checkpoint: Path | None, port: int, overrides: list[str], max_sessions: int) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "echo_ihg.cli.main", "serve", "--port", str(port), "--max-sessions",
-           str(max_sessions), "--set", f"size={size}"]
+           str(max_sessions)] + [a for o in overrides for a in ("--set", o)]
     if checkpoint is not None:
         cmd += ["--checkpoint", str(checkpoint)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -224,6 +226,8 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per run (after the first chunk)")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="LiveConfig override for the server (repeatable), e.g. --set overlap=30")
     args = ap.parse_args()
     if max(args.sessions) > MAX_SESSIONS or min(args.sessions) < 1 or not 1 <= args.duration <= MAX_DURATION:
         ap.error(f"sessions 1..{MAX_SESSIONS}, duration 1..{MAX_DURATION:.0f} s")
@@ -239,16 +243,17 @@ def main() -> int:
         mic = load_audio(espeak_wav(tmp / "user.wav", "Well, I think that sounds wonderful. Tell me more."))
         avatar = espeak_wav(tmp / "avatar.wav", "Hello! I am glad you could come today. Let me tell you about "
                             "the plan for next week, and what we still need to finish before then.").read_bytes()
-        print(f"model: {note}; avatar {args.size} px; {args.duration:.0f} s per run; cores: {os.cpu_count()}; "
+        overrides = [f"size={args.size}", *args.overrides]
+        print(f"model: {note}; {' '.join(overrides)}; {args.duration:.0f} s per run; cores: {os.cpu_count()}; "
               f"load average before: {os.getloadavg()[0]:.1f}")
-        prof = cpu_profile(ckpt, args.size, jpegs)
+        prof = cpu_profile(ckpt, overrides, jpegs)
         print("\nCPU per frame, one session (ms of CPU; at 25 fps a session needs total/40 cores):\n")
         print("| " + " | ".join(prof) + " |\n|" + "---|" * len(prof))
         print("| " + " | ".join(f"{v:.1f}" for v in prof.values()) + " |\n")
         rows = []
         for n in args.sessions:
             port = free_port()
-            proc = start_server(ckpt, port, args.size, n)
+            proc = start_server(ckpt, port, overrides, n)
             try:
                 cpu0, t0 = cpu_seconds(proc.pid), time.perf_counter()
                 results = asyncio.run(run_sessions(f"ws://127.0.0.1:{port}/ws", n, args.duration, jpegs, mic,
