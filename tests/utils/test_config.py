@@ -40,3 +40,12 @@ def test_unknown_keys_are_errors(tmp_path):
         load_config(Train, tmp_path / "missing.yaml")
     with pytest.raises(InputError, match="key=value"):
         apply_overrides(Train(), ["steps"])
+
+
+def test_base_config_is_the_starting_point(tmp_path):
+    y = tmp_path / "c.yaml"
+    y.write_text("optim:\n  lr: 0.5\n")
+    base = Train(steps=42, name="stored")
+    cfg = load_config(Train, y, ["name=x"], base=base)
+    assert cfg == Train(steps=42, name="x", optim=Optim(lr=0.5))   # base kept where YAML/--set are silent
+    assert load_config(Train, base=base) == base

@@ -23,7 +23,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from echo_ihg.utils.config import load_config
+from echo_ihg.utils.config import add_config_arguments, load_config
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--avatar-speaker", choices=("A", "B"), default=None,
                    help="the avatar's speaker label in the transcript (default A)")
     p.add_argument("--no-asr", action="store_true", help="do not transcribe when no transcript is given")
-    p.add_argument("--config", default=None, help="YAML file overriding PipelineConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one PipelineConfig field (repeatable), e.g. --set pose_scale=0.7")
+    add_config_arguments(p, "PipelineConfig", "pose_scale=0.7")
     p.add_argument("-o", "--out", required=True, help="output .mp4 (the sidecar .json is written beside it)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(run=run)

@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from echo_ihg.errors import InputError
-from echo_ihg.utils.config import dump_config, load_config
+from echo_ihg.utils.config import add_config_arguments, dump_config, load_config
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default 2)")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--render", action="store_true", help="also render each participant's video.mp4")
-    p.add_argument("--config", default=None, help="YAML file overriding SynthConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one SynthConfig field (repeatable), e.g. --set masked_fraction=0.5")
+    add_config_arguments(p, "SynthConfig", "masked_fraction=0.5")
     p.set_defaults(run=run)
     return p
 

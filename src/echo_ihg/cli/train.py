@@ -19,9 +19,8 @@ import logging
 import signal
 from pathlib import Path
 
-import yaml
-
 from echo_ihg.errors import InputError
+from echo_ihg.utils.config import add_config_arguments, load_config
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--stage", type=int, choices=(1, 2), required=True)
     p.add_argument("--data", required=True, help="session root (with train/val/test splits)")
     p.add_argument("-o", "--out", required=True, help="run folder")
-    p.add_argument("--config", default=None, help="YAML file overriding TrainConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one TrainConfig field (repeatable), e.g. --set model.size=tiny --set steps=100")
+    add_config_arguments(p, "TrainConfig", "model.size=tiny --set steps=100")
     p.add_argument("--init", default=None, help="stage 2: stage-1 checkpoint or exported model folder")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     p.set_defaults(run=run)
@@ -44,20 +41,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 def resolve_config(stage: int, yaml_path: str | None, overrides: list[str], base=None):
     """TrainConfig from (the stored config when resuming, else the defaults) + YAML + --set + --stage."""
     from echo_ihg.train.config import TrainConfig
-    from echo_ihg.utils.config import apply_overrides, config_from_dict, config_to_dict
 
     try:
-        cfg = base if base is not None else TrainConfig()
-        if yaml_path is not None:
-            path = Path(yaml_path)
-            if not path.is_file():
-                raise InputError(path, "config file not found")
-            try:
-                data = yaml.safe_load(path.read_text()) or {}
-            except yaml.YAMLError as exc:
-                raise InputError(path, f"not valid YAML: {exc}") from None
-            cfg = config_from_dict(TrainConfig, {**config_to_dict(cfg), **data}, str(path))
-        cfg = apply_overrides(cfg, overrides)
+        cfg = load_config(TrainConfig, yaml_path, overrides, base=base)
         return dataclasses.replace(cfg, stage=stage)
     except (ValueError, TypeError) as exc:
         raise InputError(yaml_path, f"bad training configuration: {exc}") from None

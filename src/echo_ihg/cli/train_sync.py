@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 
 from echo_ihg.errors import InputError
-from echo_ihg.utils.config import dump_config, load_config
+from echo_ihg.utils.config import add_config_arguments, dump_config, load_config
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--val-split", default=None, help="validation split (default: val if present, else test)")
     p.add_argument("--codec", default=None, help="motion codec file (default: the bundled codec)")
     p.add_argument("--steps", type=int, default=None, help="training steps (overrides the config)")
-    p.add_argument("--config", default=None, help="YAML file overriding SyncTrainConfig fields")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one SyncTrainConfig field (repeatable), e.g. --set batch=128")
+    add_config_arguments(p, "SyncTrainConfig", "batch=128")
     p.set_defaults(run=run)
     return p
 

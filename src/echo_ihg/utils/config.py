@@ -95,8 +95,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_name: str, exam
 
 
 def load_config(cls: type[T], yaml_path: str | Path | None = None,
-                overrides: Iterable[str] = ()) -> T:
-    cfg = cls()
+                overrides: Iterable[str] = (), base: T | None = None) -> T:
+    """`base` (default: `cls()`, the dataclass defaults) + the YAML file + the `key=value` overrides.
+    base: a starting config other than the defaults (e.g. the one stored with a run being resumed)."""
+    cfg = base if base is not None else cls()
     if yaml_path is not None:
         path = Path(yaml_path)
         if not path.is_file():
