@@ -210,6 +210,7 @@ class LiveSession:
         self._lock = threading.Lock()
         self._slot = None                                   # newest user frame: (VideoFrame, arrival)
         self._user_pcm: list[np.ndarray] = []               # user audio chunks not yet featurised
+        self._user_pcm_n = 0
         self._avatar_pcm = collections.deque()              # avatar speech not yet committed (float32 chunks)
         self._avatar_queued = 0
         # the generator's inputs: drained before every chunk, so they hold about one chunk's worth while the
@@ -238,6 +239,11 @@ class LiveSession:
     def on_user_audio(self, samples: np.ndarray) -> None:
         with self._lock:
             self._user_pcm.append(np.asarray(samples, np.float32) / 32768.0)
+            self._user_pcm_n += len(samples)
+            while self._user_pcm_n > 16000:     # > 1 s between two ticks: keep the newest second
+                n = len(self._user_pcm.pop(0))
+                self._user_pcm_n -= n
+                self.stats.audio_dropped += round(n / SAMPLES_PER_FRAME)     # in frames, as elsewhere
 
     def on_avatar_audio(self, samples: np.ndarray) -> None:
         """float32 16 kHz mono samples (or int16) of the avatar's speech, appended after what is queued."""
@@ -393,7 +399,7 @@ class LiveSession:
 
         with self._lock:
             slot, self._slot = self._slot, None
-            pcm, self._user_pcm = self._user_pcm, []
+            pcm, self._user_pcm, self._user_pcm_n = self._user_pcm, [], 0
         user = None
         if slot is not None and not cheap:
             user = self._user.track(slot[0], self.max_frame_pixels, self.send)
