@@ -19,7 +19,6 @@ are an error (the audio belongs to another recording or was cut).
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import wave
@@ -34,6 +33,7 @@ from echo_ihg.data.transcript import read_transcript, write_transcript
 from echo_ihg.errors import InputError
 from echo_ihg.io.media import fit_audio_length, write_wav
 from echo_ihg.utils.atomic import atomic_dir, save_npy, write_json
+from echo_ihg.utils.jsonio import read_json
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +210,7 @@ def load_npy(path: Path, mmap: bool) -> np.ndarray:
 
 def read_meta(session_dir: str | Path) -> dict[str, Any]:
     path = Path(session_dir) / "meta.json"
-    if not path.is_file():
-        raise InputError(path, "file not found (not a session directory?)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
+    meta = read_json(path, missing="file not found (not a session directory?)")
     if not isinstance(meta, dict):
         raise InputError(path, "expected a JSON object")
     for key in ("id", "fps", "T"):

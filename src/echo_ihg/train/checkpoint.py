@@ -31,6 +31,7 @@ from echo_ihg.errors import InputError
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.motion.codec import MotionCodec
 from echo_ihg.utils.atomic import atomic_dir, write_json
+from echo_ihg.utils.jsonio import read_json
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +85,7 @@ def read_checkpoint_json(ckpt: str | Path) -> dict[str, Any]:
     path = Path(ckpt) / "checkpoint.json"
     if not path.is_file():
         raise InputError(ckpt, "not a checkpoint directory (no checkpoint.json)")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
+    meta = read_json(path)
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise InputError(path, f"unsupported checkpoint format {meta.get('format')!r} v{meta.get('version')!r}")
     return meta
@@ -139,10 +137,7 @@ def load_model(path: str | Path) -> tuple[EchoModel, MotionCodec, dict[str, Any]
         jpath = path / "model.json"
         if not jpath.is_file():
             raise InputError(path, "not a model folder (no model.json) or checkpoint (no checkpoint.json)")
-        try:
-            meta = json.loads(jpath.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(jpath, f"not valid JSON ({exc})") from None
+        meta = read_json(jpath)
         if meta.get("format") != MODEL_FORMAT:
             raise InputError(jpath, f"unsupported model format {meta.get('format')!r}")
         weights_file = path / "model.safetensors"

@@ -12,7 +12,6 @@ shards are indexed before pairing). Participant ids may end in a letter (`P0299A
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import zipfile
@@ -26,6 +25,7 @@ from echo_ihg.data.adapters.archive import TarMember, extract_members, list_tar_
 from echo_ihg.data.adapters.base import (AdapterConfig, Job, ParticipantInput, SessionInput, Skipped, invalid_rows,
                                          parse_intervals)
 from echo_ihg.errors import InputError
+from echo_ihg.utils.jsonio import read_json
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +179,7 @@ def _participant(b: _Bundle, tmp: Path) -> tuple[ParticipantInput, list[dict]]:
 
 def read_annotation(path: Path, file_id: str) -> tuple[list[tuple[float, float]] | None, list[dict]]:
     """The bundle .json -> (VAD intervals in seconds or None when absent, transcript word entries)."""
-    try:
-        obj = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
+    obj = read_json(path)
     if not isinstance(obj, dict):
         raise InputError(path, f"expected a JSON object with 'metadata:vad' / 'metadata:transcript', "
                                f"got {type(obj).__name__}")
