@@ -37,7 +37,7 @@ def layout() -> dict[str, tuple[int, int]]:
     """The default codec's layout if it is available, else a representative one (7 regions, pose 6, gaze 4)."""
     try:
         from echo_ihg.motion.codec import MotionCodec
-        from echo_ihg.motion.canonical import asset_path
+        from echo_ihg.assets import asset_path
 
         return {k: (v.start, v.stop) for k, v in
                 MotionCodec.load(asset_path("default_codec.safetensors")).layout.items()}

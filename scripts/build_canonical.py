@@ -19,8 +19,9 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 import numpy as np
 
+from echo_ihg.assets import ASSETS_DIR
 from echo_ihg.motion import topology as topo
-from echo_ihg.motion.canonical import ASSET_NAME, asset_path, build_canonical, save_canonical, to_metric
+from echo_ihg.motion.canonical import ASSET_NAME, build_canonical, save_canonical, to_metric
 from echo_ihg.motion.pose import STABLE_POINTS
 from echo_ihg.motion.sample_faces import tracked_sample_faces
 
@@ -29,7 +30,7 @@ MAX_LIP_GAP = 0.03
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", default=str(asset_path(ASSET_NAME)))
+    parser.add_argument("-o", "--output", default=str(ASSETS_DIR / ASSET_NAME))
     args = parser.parse_args(argv)
     landmarks, index = tracked_sample_faces()
     shapes = to_metric(landmarks, aspect=1.0)  # every sample image is square

@@ -18,14 +18,15 @@ import sys
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from echo_ihg.motion.canonical import asset_path, canonical_landmarks
+from echo_ihg.assets import ASSETS_DIR
+from echo_ihg.motion.canonical import canonical_landmarks
 from echo_ihg.motion.codec import DEFAULT_CODEC, CodecConfig, MotionCodec
 from echo_ihg.motion.sample_faces import tracked_sample_faces
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", default=str(asset_path(DEFAULT_CODEC)))
+    parser.add_argument("-o", "--output", default=str(ASSETS_DIR / DEFAULT_CODEC))
     args = parser.parse_args(argv)
     landmarks, _ = tracked_sample_faces()
     neutral = canonical_landmarks()

@@ -91,7 +91,7 @@ def test_the_bundled_expert_loads_and_fits_the_bundled_codec():
     assert model.config.lip_dims == layout.stop - layout.start
     # its recorded held-out validation: ground truth clearly better than shifted / mismatched
     import json
-    from echo_ihg.motion.canonical import asset_path
+    from echo_ihg.assets import asset_path
 
     v = json.loads(asset_path("sync_expert.json").read_text())["info"]["validation"]
     assert v["gt"]["offset_hits"] == 1.0 and v["gt"]["d_zero"] < v["shifted"]["d_zero"]

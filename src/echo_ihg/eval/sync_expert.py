@@ -189,7 +189,7 @@ DEFAULT_EXPERT = "sync_expert"  # asset name: assets/sync_expert.{safetensors,js
 
 def default_sync_expert() -> SyncExpert:
     """The bundled expert (trained by `echo-ihg train-sync` on the synthetic corpus; see its .json)."""
-    from echo_ihg.motion.canonical import asset_path
+    from echo_ihg.assets import asset_path
 
     return SyncExpert.load(asset_path(f"{DEFAULT_EXPERT}.safetensors"))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from echo_ihg.assets import asset_path  # the one implementation; eval, cli.synth, scripts import it from here
+from echo_ihg.assets import asset_path
 from echo_ihg.constants import N_LANDMARKS
 from echo_ihg.errors import InputError
 from echo_ihg.motion import topology as topo
