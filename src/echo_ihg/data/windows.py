@@ -39,7 +39,7 @@ from echo_ihg.data.session import list_sessions
 from echo_ihg.data.train_features import (ParticipantFeatures, TextGrid, other, participant_features,
                                           session_length)
 from echo_ihg.errors import InputError
-from echo_ihg.inference.stages import rest_motion
+from echo_ihg.motion.codec import rest_motion
 from echo_ihg.utils.progress import progress
 
 log = logging.getLogger(__name__)

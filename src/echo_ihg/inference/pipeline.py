@@ -50,10 +50,10 @@ from threadpoolctl import threadpool_limits
 from echo_ihg.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.errors import InputError
 from echo_ihg.inference.model_io import load_inference_model
-from echo_ihg.inference.stages import (AudioFrames, AvatarMotionDecoder, StageTimer, UserMotionEncoder, blocks,
-                                       rest_motion)
+from echo_ihg.inference.stages import AudioFrames, AvatarMotionDecoder, StageTimer, UserMotionEncoder, blocks
 from echo_ihg.inference.user_track import UserTrack, neutral_sample, track_user_video
 from echo_ihg.io.media import fit_audio_length, load_audio, probe_has_audio, write_mp4
+from echo_ihg.motion.codec import rest_motion
 from echo_ihg.utils.atomic import write_json
 from echo_ihg.utils.config import config_to_dict
 from echo_ihg.utils.progress import progress

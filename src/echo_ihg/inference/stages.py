@@ -30,7 +30,7 @@ import numpy as np
 from echo_ihg.audio.features import LOG_FLOOR, frames_for_audio, log_mel
 from echo_ihg.constants import MELS_PER_FRAME, N_MELS, SAMPLES_PER_FRAME
 from echo_ihg.motion.attributes import ATTRIBUTE_NAMES, facial_attributes
-from echo_ihg.motion.codec import MotionCodec
+from echo_ihg.motion.codec import MotionCodec, rest_motion  # rest_motion re-exported: live.py, eval/runner.py
 from echo_ihg.render.retarget import retarget
 
 SILENCE = float(np.log(LOG_FLOOR))   # log-mel of digital silence (the engine pads with the same value)
@@ -99,16 +99,6 @@ class AudioFrames:
 
     def __len__(self) -> int:
         return len(self.vad)
-
-
-def rest_motion(codec: MotionCodec) -> np.ndarray:
-    """The avatar's state before frame 0, normalised (Dm,): neutral expression and gaze (codec zeros) at the
-    *mean* head pose of the codec's fitting data (a zero pose vector would put the head at the frame's corner
-    at scale 1, which nothing in the data looks like)."""
-    raw = np.zeros(codec.dim, np.float32)
-    pose = codec.layout["pose"]
-    raw[pose] = codec.feature_mean[pose]
-    return codec.normalise(raw)
 
 
 class UserMotionEncoder:

@@ -309,6 +309,16 @@ def default_codec() -> MotionCodec:
     return MotionCodec.load(asset_path(DEFAULT_CODEC))
 
 
+def rest_motion(codec: MotionCodec) -> np.ndarray:
+    """The avatar's state before frame 0, normalised (Dm,): neutral expression and gaze (codec zeros) at the
+    *mean* head pose of the codec's fitting data (a zero pose vector would put the head at the frame's corner
+    at scale 1, which nothing in the data looks like)."""
+    raw = np.zeros(codec.dim, np.float32)
+    pose = codec.layout["pose"]
+    raw[pose] = codec.feature_mean[pose]
+    return codec.normalise(raw)
+
+
 def _check_aspect(aspect: float) -> None:
     if not (np.isfinite(aspect) and aspect > 0):
         raise InputError(None, f"aspect (frame width / height) must be a positive number, got {aspect}")
