@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from echo_ihg.constants import FPS
+from echo_ihg.eval.dependencies import DEPENDENCY_HIGHER
 from echo_ihg.eval.metrics import segment_masks
 from echo_ihg.utils.atomic import atomic_path, write_json, write_text
 
@@ -29,6 +30,7 @@ from echo_ihg.utils.atomic import atomic_path, write_json, write_text
 HIGHER_IS_BETTER = {"rPCC": False, "SID": True, "Var": True, "FD": False, "PFD": False, "L2": False,
                     "LSE-D": False, "LSE-C": True, "LSE-D0": False, "FRCorr": True, "FRDist": False,
                     "FRDiv": True, "FRDvs": True, "FRVar": True, "FRSyn": False}
+HIGHER_IS_BETTER.update(DEPENDENCY_HIGHER)      # full metric names (looked up before the family)
 SEGMENT_COLOURS = {"speaking": "#f4c7a1", "listening": "#a9cce3", "overlap": "#c39bd3"}
 
 
@@ -107,22 +109,34 @@ def _metric_family(key: str) -> str:
     return key.split("_")[0]
 
 
+def _higher(metric: str) -> bool | None:
+    """True/False: higher/lower is better; None: no direction (e.g. Var, closer to GT, or a gate)."""
+    return HIGHER_IS_BETTER.get(metric, HIGHER_IS_BETTER.get(_metric_family(metric)))
+
+
 def plot_metric_bars(dest: str | Path, results: Mapping[str, Mapping[str, float]], metrics: Sequence[str],
-                     errors: Mapping[str, Mapping[str, float]] | None = None) -> Path:
-    """One panel per metric, one bar per variant (optional error bars, e.g. std over seeds)."""
+                     errors: Mapping[str, Mapping[str, float]] | None = None, reference: str | None = None) -> Path:
+    """One panel per metric, one bar per variant (optional error bars, e.g. std over seeds). `reference`
+    (e.g. the ground truth scored as a prediction) is drawn as a dashed line, not a bar, and is not a
+    candidate for the best value (green)."""
     plt = _plt()
-    variants = list(results)
+    variants = [v for v in results if v != reference]
     cols = min(4, len(metrics))
     rows = math.ceil(len(metrics) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         vals = [results[v].get(metric, np.nan) for v in variants]
+        vals = [np.nan if x is None else float(x) for x in vals]
         err = [errors[v].get(metric, 0.0) for v in variants] if errors else None
-        higher = HIGHER_IS_BETTER.get(_metric_family(metric))
+        higher = _higher(metric)
         finite = [x for x in vals if np.isfinite(x)]
         best = (max(finite) if higher else min(finite)) if finite and higher is not None else None
         colours = ["#1e8449" if best is not None and x == best else "#7f8c8d" for x in vals]
         ax.bar(range(len(variants)), vals, yerr=err, color=colours, capsize=3)
+        ref = results[reference].get(metric) if reference in results else None
+        if ref is not None and np.isfinite(ref):
+            ax.axhline(float(ref), color="black", ls="--", lw=1.0, label=reference)
+            ax.legend(fontsize=7, loc="best", frameon=False)
         if not finite:
             ax.text(0.5, 0.5, "n/a", transform=ax.transAxes, ha="center", va="center", color="#7f8c8d")
             ax.set_yticks([])
@@ -161,12 +175,15 @@ def plot_gate(dest: str | Path, g: GateTrace) -> Path:
 
 
 def _table(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
+    """Metrics as rows, variants as columns (a page-wide table even with many metrics)."""
+    head = "".join(f"<th>{html.escape(v)}</th>" for v in results)
     rows = []
-    for variant, vals in results.items():
+    for m in metrics:
+        higher = _higher(m)
+        arrow = "" if higher is None else (" ↑" if higher else " ↓")
         cells = "".join(f"<td>{vals[m]:.4g}</td>" if isinstance(vals.get(m), (int, float)) and np.isfinite(vals[m])
-                        else "<td>–</td>" for m in metrics)
-        rows.append(f"<tr><th>{html.escape(variant)}</th>{cells}</tr>")
+                        else "<td>–</td>" for vals in results.values())
+        rows.append(f"<tr><th>{html.escape(m + arrow)}</th>{cells}</tr>")
     return f"<table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -186,9 +203,12 @@ def _finite(obj):
 def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, Mapping[str, float]]],
                  table_metrics: Sequence[str], curves: Sequence[AttributeCurves] = (),
                  gates: Sequence[GateTrace] = (), config: Mapping | None = None, video: str | None = None,
-                 notes: Sequence[str] = (), title: str = "echo-ihg evaluation") -> Path:
+                 notes: Sequence[str] = (), title: str = "echo-ihg evaluation", reference: str | None = None,
+                 bar_metrics: Sequence[str] | None = None) -> Path:
     """results: {variant: {segment: {metric: value}}} (e.g. `evaluate_items` per variant).
-    Writes out_dir/metrics.json, out_dir/figures/*.png and out_dir/report.html; returns the page path."""
+    Writes out_dir/metrics.json, out_dir/figures/*.png and out_dir/report.html; returns the page path.
+    reference: a variant drawn as a dashed line in the bar plots (e.g. "GT"); bar_metrics: the metrics
+    plotted as bars (default: all table metrics)."""
     out = Path(out_dir)
     figs = out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
@@ -204,8 +224,10 @@ def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, Mapping
         frames = {v: int(pv.get("frames", 0)) for v, pv in per_variant.items()}
         parts.append(f"<h2>{html.escape(seg)} <small>({max(frames.values())} frames)</small></h2>")
         parts.append(_table(per_variant, shown))
-        img = plot_metric_bars(figs / f"bars_{seg}.png", per_variant, shown)
-        parts.append(f'<img src="figures/{img.name}" alt="metric bars {html.escape(seg)}">')
+        bars = [m for m in shown if bar_metrics is None or m in bar_metrics]
+        if bars:
+            img = plot_metric_bars(figs / f"bars_{seg}.png", per_variant, bars, reference=reference)
+            parts.append(f'<img src="figures/{img.name}" alt="metric bars {html.escape(seg)}">')
     for i, c in enumerate(curves):
         img = plot_attribute_curves(figs / f"curves_{i}.png", c)
         parts.append(f"<h2>{html.escape(c.title)}</h2><img src=\"figures/{img.name}\" alt=\"attribute curves\">")
@@ -218,7 +240,8 @@ def write_report(out_dir: str | Path, results: Mapping[str, Mapping[str, Mapping
         parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(_finite(config), indent=1)) + "</pre>")
     style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
              "table{border-collapse:collapse;font-size:13px;margin:0.5em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}img{max-width:100%}")
+             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}img{max-width:100%}"
+             "tr:nth-child(even){background:#f6f6f6}th{white-space:nowrap}")
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
     write_text(out / "report.html", page)

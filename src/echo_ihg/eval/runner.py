@@ -51,6 +51,10 @@ TABLE_METRICS = ("rPCC_expression", "rPCC_pose", "SID_expression", "SID_pose", "
                  "lip_audio_corr", "overlap_lip_corr", "overlap_lip_leak", "nod_response", "brow_question",
                  "smile_mirror", "affect_follow", "affect_follow_text", "long_range_partial",
                  "long_range_control")
+# bar plots: ECHO's columns, the gate and the dependency metrics (the tables keep everything)
+BAR_METRICS = ("rPCC_expression", "SID_expression", "Var_expression", "FD_expression", "LSE-D", "LSE-C",
+               "FRCorr", "FRSyn", "SDCM_gate", "lip_audio_corr", "overlap_lip_corr", "overlap_lip_leak",
+               "nod_response", "smile_mirror", "affect_follow", "affect_follow_text", "long_range_partial")
 
 
 @dataclass(frozen=True)
@@ -403,7 +407,8 @@ def _run(data: Path, variants: Sequence[Variant], out: Path, cfg: EvalConfig, no
         bar.close()
     notes = [f"{len(inputs)} (session, avatar) inputs of split {cfg.split!r}, {cfg.samples} generation(s) each, "
              f"{cfg.steps} sampler steps; row {GT!r} = the ground truth scored as a prediction.", *notes]
-    page = write_report(out, results, TABLE_METRICS, curves, gates, config=resolved, video=example, notes=notes)
+    page = write_report(out, results, TABLE_METRICS, curves, gates, config=resolved, video=example, notes=notes,
+                        reference=GT, bar_metrics=BAR_METRICS)
     return EvalResult(results, page, [i.name for i in inputs], time.perf_counter() - t_start)
 
 
