@@ -117,30 +117,6 @@ def continuity_correct(window: torch.Tensor, before: torch.Tensor, overlap: int,
     return out
 
 
-def seam_stats(motion: np.ndarray, borders: Sequence[int]) -> dict[str, float]:
-    """Seams of (N, Dm) motion at chunk borders (index of each chunk's first frame).
-
-    speed_ratio = mean |x_b − x_{b−1}| at borders ÷ mean step elsewhere (1 = a border step is a normal step);
-    jump_ratio  = mean |v_b − v_{b−1}| (velocity jump) at borders ÷ the same elsewhere.
-    """
-    x = np.asarray(motion, np.float64)
-    v = np.diff(x, axis=0)                                               # v[i] = x[i+1] − x[i]
-    speed = np.linalg.norm(v, axis=1)
-    jump = np.linalg.norm(np.diff(v, axis=0), axis=1)                    # jump[i] = |v[i+1] − v[i]|
-    bs = [b for b in borders if 2 <= b < len(x)]
-    is_b = np.zeros(len(speed), bool)
-    is_b[[b - 1 for b in bs]] = True
-    is_j = np.zeros(len(jump), bool)
-    is_j[[b - 2 for b in bs]] = True
-    near = is_j.copy()                                                   # the jump after a border step also
-    near[[b - 1 for b in bs if b - 1 < len(jump)]] = True                # involves it: not "within"
-    eps = 1e-12
-    return {"border_speed": float(speed[is_b].mean()), "within_speed": float(speed[~is_b].mean()),
-            "speed_ratio": float(speed[is_b].mean() / (speed[~is_b].mean() + eps)),
-            "border_jump": float(jump[is_j].mean()), "within_jump": float(jump[~near].mean()),
-            "jump_ratio": float(jump[is_j].mean() / (jump[~near].mean() + eps))}
-
-
 @dataclass
 class StreamState:
     """Everything the streaming generator carries between calls (bounded by the windows, not the talk)."""
