@@ -70,38 +70,46 @@ def drop_mask(batch: int, p: float, generator: torch.Generator | None = None) ->
     return torch.rand(batch, generator=generator) < p
 
 
-def diffusion_loss(model_fn: ModelFn, x0: torch.Tensor, cond: GenCond, weights: torch.Tensor | None = None,
-                   velocity_weight: float = 0.0, generator: torch.Generator | None = None,
-                   t: torch.Tensor | None = None, mask: torch.Tensor | None = None
-                   ) -> tuple[torch.Tensor, dict[str, float]]:
+def diffusion_loss(model_fn: ModelFn, x0: torch.Tensor, cond: GenCond | Mapping[str, torch.Tensor],
+                   weights: torch.Tensor | None = None, velocity_weight: float = 0.0,
+                   generator: torch.Generator | None = None,
+                   t: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                   noise: torch.Tensor | None = None, denominator: float | None = None
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Region-weighted v-loss plus an optional velocity loss on x̂0.
 
-    x0: (B, T, Dm) clean chunk; weights: (Dm,) per-dimension weights (None = 1); mask: (B, T) frames that count
-    (e.g. tracked frames; None = all). Returns the scalar loss and its parts (floats, for logging).
+    x0: (B, T, Dm) clean chunk; cond: passed through to model_fn(x_t, t, cond); weights: (Dm,) per-dimension
+    weights (None = 1; normalised to mean 1 here); mask: (B, T) frames that count (e.g. tracked frames; None =
+    all); t (B,) and noise (like x0): drawn from `generator` when not given (t first, then noise).
+    denominator: None = a mean over the counted frames (frame pairs for the velocity term); a number (e.g. B·T)
+    = sum over counted frames ÷ that fixed number, so that means over data-parallel ranks equal the global mean.
+    Returns the scalar loss and its parts "v", ["velocity",] "total" as detached 0-d tensors (no device sync).
     """
     b = x0.shape[0]
     if t is None:
         t = torch.rand(b, generator=generator).to(x0.device)
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     x_t, v = q_sample(x0, t, noise)
     v_hat = model_fn(x_t, t, cond)
-    w = torch.ones(x0.shape[-1], device=x0.device) if weights is None else weights.to(x0.device)
+    w = torch.ones(x0.shape[-1], device=x0.device) if weights is None else weights.to(x0)
     w = w / w.mean()
     m = torch.ones(x0.shape[:2], device=x0.device) if mask is None else mask.to(x0.device, x0.dtype)
 
     def masked_mean(err: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:   # err (B, T', Dm), frames (B, T')
-        return (err * w).mean(-1).mul(frames).sum() / frames.sum().clamp_min(1.0)
+        total = (err * w).mean(-1).mul(frames).sum()
+        return total / (frames.sum().clamp_min(1.0) if denominator is None else denominator)
 
     loss_v = masked_mean((v_hat - v) ** 2, m)
-    parts = {"v": float(loss_v.detach())}
+    parts = {"v": loss_v.detach()}
     loss = loss_v
     if velocity_weight > 0 and x0.shape[1] > 1:
         x0_hat = x0_from_v(x_t, t, v_hat)
         loss_vel = masked_mean(((x0_hat[:, 1:] - x0_hat[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2,
                                m[:, 1:] * m[:, :-1])
-        parts["velocity"] = float(loss_vel.detach())
+        parts["velocity"] = loss_vel.detach()
         loss = loss + velocity_weight * loss_vel
-    parts["total"] = float(loss.detach())
+    parts["total"] = loss.detach()
     return loss, parts
 
 

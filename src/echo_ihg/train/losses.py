@@ -14,7 +14,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from echo_ihg.model.diffusion import q_sample, x0_from_v
+from echo_ihg.model.diffusion import diffusion_loss
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.model.generator import GenCond
 
@@ -70,19 +70,8 @@ def chunk_loss(net: nn.Module, batch: Mapping[str, torch.Tensor], t: torch.Tenso
     v-loss on valid frames (batch["valid"] (B, T)) + velocity_weight · velocity loss on x̂0 over pairs of
     valid frames. Returns the loss and its detached parts.
     """
-    x0, mask = batch["target"], batch["valid"]
-    x_t, v = q_sample(x0, t, noise)
-    v_hat = net(x_t, t, batch, drop)
-    w = (weights / weights.mean()).to(x0)
-    n = x0.numel()
-    loss_v = ((v_hat - v) ** 2 * w * mask[..., None]).sum() / n
-    parts = {"v": loss_v.detach()}
-    loss = loss_v
-    if velocity_weight > 0 and x0.shape[1] > 1:
-        x0_hat = x0_from_v(x_t, t, v_hat)
-        pair = (mask[:, 1:] * mask[:, :-1])[..., None]
-        err = (x0_hat[:, 1:] - x0_hat[:, :-1]) - (x0[:, 1:] - x0[:, :-1])
-        loss_vel = (err ** 2 * w * pair).sum() / n
-        parts["velocity"] = loss_vel.detach()
-        loss = loss + velocity_weight * loss_vel
+    x0 = batch["target"]
+    loss, parts = diffusion_loss(lambda x_t, tt, b: net(x_t, tt, b, drop), x0, batch, weights, velocity_weight,
+                                 t=t, mask=batch["valid"], noise=noise, denominator=x0.shape[0] * x0.shape[1])
+    del parts["total"]                                   # the trainer logs the loss itself
     return loss, parts
