@@ -23,6 +23,7 @@ from echo_ihg.constants import FPS
 from echo_ihg.errors import InputError
 from echo_ihg.utils.atomic import write_json
 from echo_ihg.utils.config import add_config_arguments, config_to_dict, load_config
+from echo_ihg.utils.readers import load_npy
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +82,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_landmarks(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(path, f"not a readable .npy array ({exc})") from None
     from echo_ihg.render.base import validate_motion
 
-    return validate_motion(arr, path)
+    return validate_motion(load_npy(path, mmap=True), path)
 
 
 def render_to_file(portrait: Path, out: Path, config, landmarks: Path | None = None,

@@ -33,7 +33,7 @@ from echo_ihg.data.transcript import read_transcript, write_transcript
 from echo_ihg.errors import InputError
 from echo_ihg.io.media import fit_audio_length, write_wav
 from echo_ihg.utils.atomic import atomic_dir, save_npy, write_json
-from echo_ihg.utils.jsonio import read_json
+from echo_ihg.utils.readers import load_npy, read_json
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +197,6 @@ def read_wav(path: Path) -> np.ndarray:
     except (wave.Error, EOFError) as exc:
         raise InputError(path, f"not a readable WAV file ({exc})") from None
     return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32767.0
-
-
-def load_npy(path: Path, mmap: bool) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(path, f"not a readable .npy array ({exc})") from None
 
 
 def read_meta(session_dir: str | Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import numpy as np
 from echo_ihg.errors import InputError
 from echo_ihg.motion.canonical import canonical_landmarks, validate_landmarks
 from echo_ihg.motion.codec import CodecConfig, MotionCodec
+from echo_ihg.utils.readers import load_npy
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,10 @@ def _aspect(info: dict | None) -> float:
     return 1.0
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(path, f"not a readable .npy file ({exc})") from None
-
-
 def load_landmark_file(path: Path) -> LandmarkClip:
     """A landmarks .npy (+ sibling valid.npy / track.json when the file is named landmarks.npy).
     The shape is checked now; the values (NaN, inf in valid frames) when the clip is loaded."""
-    arr = _load_npy(path)
+    arr = load_npy(path, mmap=True)
     shape = (1, *arr.shape) if arr.ndim == 2 else arr.shape
     if len(shape) != 3 or shape[1:] != (478, 3) or shape[0] < 1:
         raise InputError(path, f"landmarks must have shape (T, 478, 3) or (478, 3), got {tuple(arr.shape)}")
@@ -82,7 +76,7 @@ def load_landmark_file(path: Path) -> LandmarkClip:
     if path.name == "landmarks.npy":
         vpath, tpath = path.with_name("valid.npy"), path.with_name("track.json")
         if vpath.is_file():
-            valid = np.asarray(_load_npy(vpath), bool)
+            valid = np.asarray(load_npy(vpath, mmap=True), bool)
             if valid.shape != (shape[0],):
                 raise InputError(vpath, f"valid mask has shape {valid.shape}, expected ({shape[0]},)")
         if tpath.is_file():
@@ -92,7 +86,7 @@ def load_landmark_file(path: Path) -> LandmarkClip:
                 raise InputError(tpath, f"unreadable track summary ({exc})") from None
 
     def load() -> np.ndarray:
-        lm = np.asarray(_load_npy(path), np.float32).reshape(shape)
+        lm = np.asarray(load_npy(path, mmap=True), np.float32).reshape(shape)
         # invalid frames may hold anything (NaN, zeros); the valid ones must be well-formed
         validate_landmarks(lm[valid] if valid.any() else np.zeros_like(lm[:1]), path)
         return lm
@@ -101,7 +95,7 @@ def load_landmark_file(path: Path) -> LandmarkClip:
 
 
 def _session_clips(session_dir: Path) -> Iterator[LandmarkClip]:
-    from echo_ihg.data.session import PARTICIPANTS, load_npy, read_meta, read_participant
+    from echo_ihg.data.session import PARTICIPANTS, read_meta, read_participant
 
     meta = read_meta(session_dir)
     infos = meta.get("participants") if isinstance(meta.get("participants"), dict) else {}

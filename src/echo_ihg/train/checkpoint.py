@@ -31,7 +31,7 @@ from echo_ihg.errors import InputError
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.motion.codec import MotionCodec
 from echo_ihg.utils.atomic import atomic_dir, write_json
-from echo_ihg.utils.jsonio import read_json
+from echo_ihg.utils.readers import read_json
 
 log = logging.getLogger(__name__)
 

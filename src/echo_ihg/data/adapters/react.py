@@ -23,6 +23,7 @@ import numpy as np
 from echo_ihg.data.adapters.base import (AdapterConfig, Job, ParticipantInput, SessionInput, Skipped,
                                          invalid_rows, safe_name)
 from echo_ihg.errors import InputError
+from echo_ihg.utils.readers import load_npy
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,7 @@ def split_dirs(root: Path) -> list[Path]:
 
 def load_per_frame(path: Path, width: int) -> np.ndarray:
     """A (T, width) array (a (T, 1, width) one is squeezed), verbatim otherwise. Raises InputError."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(path, f"not a readable .npy array ({exc})") from None
+    arr = load_npy(path)
     if arr.ndim == 3 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 2 or arr.shape[1] != width:

@@ -25,7 +25,7 @@ from echo_ihg.data.adapters.archive import TarMember, extract_members, list_tar_
 from echo_ihg.data.adapters.base import (AdapterConfig, Job, ParticipantInput, SessionInput, Skipped, invalid_rows,
                                          parse_intervals)
 from echo_ihg.errors import InputError
-from echo_ihg.utils.jsonio import read_json
+from echo_ihg.utils.readers import read_json
 
 log = logging.getLogger(__name__)
 
