@@ -95,11 +95,14 @@ def plot_attribute_curves(dest: str | Path, c: AttributeCurves, names: Sequence[
             ax.plot(t, c.user[name], color="#2471a3", lw=0.9, ls="--", label="user")
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
         ax.tick_params(labelsize=8)
-    axes[0, 0].set_title(c.title, fontsize=10)
     axes[-1, 0].set_xlabel("time (s)")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    seen = dict(zip(labels, handles))
-    fig.legend(seen.values(), seen.keys(), loc="upper right", ncol=6, fontsize=8, frameon=False)
+    seen = {}
+    for ax in axes[:, 0]:                        # every label once, whichever panel has it
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    # the page's heading carries the title; the legend sits right above the first panel
+    axes[0, 0].legend(seen.values(), seen.keys(), loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=6,
+                      fontsize=8, frameon=False)
     dest = Path(dest)
     _save(fig, dest)
     return dest
@@ -166,9 +169,8 @@ def plot_gate(dest: str | Path, g: GateTrace) -> Path:
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("gate")
-    ax.set_title(g.title, fontsize=10, loc="left")
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=min(8, gate.shape[1] + 3), fontsize=7,
-              frameon=False)
+    # the page's heading carries the title; the legend (regions + segments) goes right of the axes
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1, fontsize=7, frameon=False)
     dest = Path(dest)
     _save(fig, dest)
     return dest
