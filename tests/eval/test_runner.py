@@ -112,3 +112,24 @@ def test_parse_variant():
     assert parse_variant("w/o SDCM=runs/x", 1).name == "w/o SDCM"
     with pytest.raises(InputError):
         parse_variant("name=", 0)
+
+
+def test_react_appropriate_groups_in_the_suite():
+    """Items of one appropriate-listener group (REACT meta) accept each other's ground truth as references."""
+    from echo_ihg.eval.suite import EvalItem, evaluate_items
+
+    layout = {"lips_jaw": slice(0, 2), "left_eye": slice(2, 4), "pose": slice(4, 6)}
+    rng = np.random.default_rng(0)
+    t = 200
+    gts = [np.cumsum(rng.normal(size=(t, 6)), 0) for _ in range(2)]
+    vad = np.r_[np.ones(t // 2), np.zeros(t // 2)]
+
+    def items(group: str):
+        # each item predicts the *other* listener's reaction exactly
+        return [EvalItem(f"s{i}", gts[i], gts[1 - i][None], gts[1 - i], rng.normal(size=(4 * t, 80)), vad,
+                         1 - vad, group=group) for i in range(2)]
+
+    alone = evaluate_items(items(""), layout, react_window=100)["all"]
+    grouped = evaluate_items(items("train/session7"), layout, react_window=100)["all"]
+    assert grouped["FRCorr"] == pytest.approx(1.0) and grouped["FRDist"] == pytest.approx(0.0, abs=1e-6)
+    assert alone["FRCorr"] < 0.9 and alone["FRDist"] > 1.0
