@@ -147,3 +147,10 @@ def test_tracker_close_and_context(astronaut):
         assert tracker.process(astronaut) is not None
     with pytest.raises(RuntimeError):
         tracker.process(astronaut)
+
+
+def test_a_frame_size_change_is_an_input_error(astronaut):
+    from echo_ihg.tracking.face_mesh import track_frames
+
+    with pytest.raises(InputError, match=r"clip.mp4.*frame 2 is 256×256, earlier frames 512×512"):
+        track_frames([astronaut, astronaut, astronaut[::2, ::2]], source="clip.mp4")

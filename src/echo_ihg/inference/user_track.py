@@ -18,6 +18,7 @@ from echo_ihg.constants import FPS, N_LANDMARKS
 from echo_ihg.errors import InputError, NoFaceError
 from echo_ihg.io.media import iter_frames_at_fps, video_info
 from echo_ihg.tracking.gaps import Gap, format_time_ranges
+from echo_ihg.tracking.face_mesh import same_frame_size
 from echo_ihg.tracking.tracker import FaceTracker, TrackerConfig
 from echo_ihg.utils.progress import progress as progress_bar
 
@@ -129,11 +130,7 @@ def track_user_video(path: str | Path, max_frames: int, workdir: str | Path,
                 if i >= n_max:
                     truncated = True
                     break
-                if size is None:
-                    size = rgb.shape[:2]
-                elif rgb.shape[:2] != size:
-                    raise InputError(path, f"frame {i} is {rgb.shape[1]}×{rgb.shape[0]}, earlier frames "
-                                           f"{size[1]}×{size[0]}")
+                size = same_frame_size(size, rgb, i, path)
                 for lm, ok in filler.push(tracker.process(rgb)):
                     store[k], valid[k] = lm, ok
                     k += 1

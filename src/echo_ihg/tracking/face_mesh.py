@@ -123,6 +123,17 @@ class TrackResult:
         return out
 
 
+def same_frame_size(size: tuple[int, int] | None, rgb: np.ndarray, k: int, source: str | Path | None
+                    ) -> tuple[int, int]:
+    """The clip's frame size (H, W), set by its first frame (size None); frame k of another size is an
+    InputError naming `source` (landmarks are normalised by W, H: a size change would silently shift them)."""
+    if size is None:
+        return rgb.shape[:2]
+    if rgb.shape[:2] != size:
+        raise InputError(source, f"frame {k} is {rgb.shape[1]}×{rgb.shape[0]}, earlier frames {size[1]}×{size[0]}")
+    return size
+
+
 def track_frames(frames: Iterable[np.ndarray], n_frames: int | None = None,
                  config: TrackerConfig | None = None, fps: float = FPS, progress: bool = True,
                  source: str | Path | None = None, max_gap: int | None = None) -> TrackResult:
@@ -144,11 +155,7 @@ def track_frames(frames: Iterable[np.ndarray], n_frames: int | None = None,
         try:
             for k, frame in enumerate(bar):
                 rgb = _as_rgb(frame, source)
-                if size is None:
-                    size = rgb.shape[:2]
-                elif rgb.shape[:2] != size:
-                    raise InputError(source, f"frame {k} is {rgb.shape[1]}×{rgb.shape[0]}, "
-                                             f"earlier frames {size[1]}×{size[0]}")
+                size = same_frame_size(size, rgb, k, source)
                 found.append(tracker.process(rgb))
         finally:
             bar.close()
