@@ -190,6 +190,7 @@ def cpu_profile(checkpoint: Path | None, overrides: list[str], jpegs: list[bytes
                 lm_av = timed("decode", live.decoder.decode, np.asarray(produced[:1]))[0]
                 produced = produced[1:]
                 timed("jpeg", live.jpeg, timed("render", live.render, lm_av))
+    live.close()
     out = {k: v * 1000 / n for k, v in cpu.items()}
     out["total"] = sum(out.values())
     return out

@@ -190,6 +190,7 @@ def browser_run(gen_inputs, tmp_path_factory):
             proc.wait(20)
         server.should_exit = True
         thread.join(20)
+        live.close()
     (tmp / "screenshot.png").write_bytes(shot)
     if os.environ.get("ECHO_IHG_SCREENSHOT") == "1":
         (REPO / "docs" / "serve_screenshot.png").write_bytes(shot)

@@ -20,7 +20,9 @@ from echo_ihg.inference import protocol as P  # noqa: E402
 def live(gen_inputs):
     from echo_ihg.inference.live import LiveConfig, LiveModel
 
-    return LiveModel(gen_inputs["checkpoint"], None, LiveConfig(size=160, user_lag_frames=4, steps=2))
+    live = LiveModel(gen_inputs["checkpoint"], None, LiveConfig(size=160, user_lag_frames=4, steps=2))
+    yield live
+    live.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,17 @@
 """The inputs of a live session, frame by frame: the user's side (tracking, neutral face, motion codes, audio
-features) and the avatar's committed audio (PCM for output, features for the model); the portrait crop."""
+features) and the avatar's committed audio (PCM for output, features for the model); the portrait crop; the
+render worker processes' functions."""
 
 from __future__ import annotations
 
 import collections
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from echo_ihg.constants import MELS_PER_FRAME, N_MELS
+from echo_ihg.errors import InputError
 
 MEL_DIM = MELS_PER_FRAME * N_MELS
 
@@ -24,6 +27,29 @@ def face_crop(rgb: np.ndarray, landmarks: np.ndarray, face_fraction: float = 0.3
     x0 = int(np.clip(cx - side / 2, 0, w - side))
     y0 = int(np.clip(cy - side * 0.45, 0, h - side))      # a little more room below (neck, shoulders)
     return np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+
+
+def setup_portrait(path: Path, renderer):
+    """-> (portrait for the pipeline's stages, the cropped RGB image). The renderer is set up on a
+    head-and-shoulders crop: live frames are small, and a face that fills a fifth of a full photo would be a few
+    dozen pixels wide."""
+    from echo_ihg.errors import NoFaceError
+    from echo_ihg.inference.pipeline import _Portrait
+    from echo_ihg.render.base import load_portrait
+    from echo_ihg.tracking.face_mesh import track_image
+
+    rgb, _ = load_portrait(path, renderer.config)
+    try:
+        rgb = face_crop(rgb, track_image(rgb))
+        landmarks = track_image(rgb)
+    except NoFaceError:
+        raise NoFaceError(path, "no face found in the portrait (a clear, roughly frontal face is needed)") \
+            from None
+    try:
+        state = renderer.setup(rgb, landmarks=landmarks)
+    except InputError as exc:
+        raise InputError(path, exc.problem) from None
+    return _Portrait(state, landmarks, rgb.shape[1] / rgb.shape[0]), rgb
 
 
 class AvatarStream:
@@ -125,3 +151,24 @@ class UserStream:
         while len(self.vad) > max_lag:
             self.vad.popleft()
         return dropped
+
+
+_WORKER: tuple | None = None     # a render worker process's renderer, portrait state and JPEG quality
+
+
+def render_worker_setup(rgb: np.ndarray, landmarks: np.ndarray, render_config, quality: int) -> None:
+    """Initializer of a render worker process: the renderer set up on the (cropped) portrait."""
+    global _WORKER
+    from echo_ihg.render.meshwarp import MeshWarpRenderer
+
+    renderer = MeshWarpRenderer(render_config)
+    _WORKER = (renderer, renderer.setup(rgb, landmarks=landmarks), quality)
+
+
+def render_worker_jpeg(landmarks: np.ndarray) -> bytes:
+    """In a render worker: portrait landmarks (478, 3) -> the avatar frame as JPEG bytes."""
+    renderer, state, quality = _WORKER
+    rgb = renderer.render_frame(state, landmarks)
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buf.tobytes()

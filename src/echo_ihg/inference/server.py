@@ -299,5 +299,8 @@ def run_server(config: ServerConfig, live: LiveModel) -> None:
     app = create_app(live, config.limits, config.token)
     log.info("echo-ihg live: http://%s:%d/ (%s)", config.host, config.port,
              "token required" if config.token else "loopback only")
-    uvicorn.run(app, host=config.host, port=config.port, ws_max_size=config.limits.max_message_bytes,
-                log_level="warning", ws="websockets-sansio")
+    try:
+        uvicorn.run(app, host=config.host, port=config.port, ws_max_size=config.limits.max_message_bytes,
+                    log_level="warning", ws="websockets-sansio")
+    finally:
+        live.close()
