@@ -159,7 +159,20 @@ _WORKER: tuple | None = None     # a render worker process's renderer, portrait 
 def render_worker_setup(rgb: np.ndarray, landmarks: np.ndarray, render_config, quality: int) -> None:
     """Initializer of a render worker process: the renderer set up on the (cropped) portrait."""
     global _WORKER
+    import os
+    import threading
+    import time
+
     from echo_ihg.render.meshwarp import MeshWarpRenderer
+
+    parent = os.getppid()
+
+    def exit_with_parent():     # a killed server must not leave its render workers behind
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
 
     renderer = MeshWarpRenderer(render_config)
     _WORKER = (renderer, renderer.setup(rgb, landmarks=landmarks), quality)
