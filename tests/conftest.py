@@ -39,3 +39,29 @@ def tiny_synth_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_synth_corpus")
     generate_corpus(root, SynthConfig(sessions=4, seconds=20.0, seed=3, workers=2, val_every=1000, test_every=1000))
     return root
+
+
+def _encode_video(path, frames, fps: float = 25, container: str | None = None, codec: str = "libx264",
+                  options: dict | None = None) -> None:
+    """Encode RGB frames (H, W, 3) uint8 with PyAV at any rate / container / codec — for tests that need
+    what the product writer (`io.media.write_mp4`: H.264 mp4 at 25 fps) deliberately does not make."""
+    import av
+
+    with av.open(str(path), "w", format=container, options=options or {}) as out:
+        stream = None
+        for i, frame in enumerate(frames):
+            if stream is None:
+                stream = out.add_stream(codec, rate=fps)
+                stream.width, stream.height, stream.pix_fmt = frame.shape[1], frame.shape[0], "yuv420p"
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts = i
+            for p in stream.encode(vf):
+                out.mux(p)
+        for p in stream.encode(None):
+            out.mux(p)
+
+
+@pytest.fixture(scope="session")
+def encode_video():
+    """`encode_video(path, frames, fps=25, container=None, codec="libx264", options=None)`."""
+    return _encode_video

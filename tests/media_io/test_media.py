@@ -2,7 +2,6 @@
 
 import wave
 
-import av
 import numpy as np
 import pytest
 
@@ -58,18 +57,10 @@ def test_write_mp4_roundtrip_frames_audio_and_alignment(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["v.mp4"]
 
 
-def test_iter_frames_at_fps_resamples_30fps_by_timestamp(tmp_path):
+def test_iter_frames_at_fps_resamples_30fps_by_timestamp(tmp_path, encode_video):
     path = tmp_path / "v30.mp4"
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i in range(60):  # 2 s at 30 fps, frame i has brightness 4 * i
-            vf = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
-            vf.pts = i
-            for p in s.encode(vf):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    # 2 s at 30 fps, frame i has brightness 4 * i
+    encode_video(path, (np.full((48, 64, 3), 4 * i, np.uint8) for i in range(60)), fps=30)
     frames = list(media.iter_frames_at_fps(path, fps=25))
     assert len(frames) == 50
     # output frame k shows the source frame nearest to k / 25 s
@@ -78,7 +69,7 @@ def test_iter_frames_at_fps_resamples_30fps_by_timestamp(tmp_path):
         assert abs(frames[k].mean() - 4 * src) < 6
 
 
-def test_truncated_mp4_recovers_or_names_file(tmp_path, caplog):
+def test_truncated_mp4_recovers_or_names_file(tmp_path, caplog, encode_video):
     media.write_mp4(tmp_path / "v.mp4", _frames(50), audio=_tone(2, 16000))
     raw = (tmp_path / "v.mp4").read_bytes()
     (tmp_path / "cut.mp4").write_bytes(raw[: len(raw) // 2])
@@ -86,16 +77,7 @@ def test_truncated_mp4_recovers_or_names_file(tmp_path, caplog):
         list(media.iter_video_frames(tmp_path / "cut.mp4"))  # moov atom at the end is gone
     # a fragment-safe container (mpegts) truncated mid-stream decodes what is there, with a warning
     ts = tmp_path / "v.ts"
-    with av.open(str(ts), "w", format="mpegts") as out:
-        s = out.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i, f in enumerate(_frames(50)):
-            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
-            vf.pts = i
-            for p in s.encode(vf):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    encode_video(ts, _frames(50), container="mpegts")
     data = ts.read_bytes()
     (tmp_path / "cut.ts").write_bytes(data[: int(len(data) * 0.6)])
     frames = list(media.iter_video_frames(tmp_path / "cut.ts"))
@@ -136,18 +118,9 @@ def test_fit_audio_length():
 
 
 @pytest.mark.parametrize("src_fps", [10, 30, 50])
-def test_iter_frames_at_fps_keeps_duration(tmp_path, src_fps):
+def test_iter_frames_at_fps_keeps_duration(tmp_path, src_fps, encode_video):
     path = tmp_path / f"v{src_fps}.mp4"
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=src_fps)
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        for i in range(2 * src_fps):  # exactly 2 s
-            vf = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i % 250, np.uint8), format="rgb24")
-            vf.pts = i
-            for p in s.encode(vf):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    encode_video(path, (np.full((48, 64, 3), i % 250, np.uint8) for i in range(2 * src_fps)), fps=src_fps)  # 2 s
     # output frame k exists while its nearest source frame exists: k / 25 < (2 s - 1 / src_fps) + 1 / (2 src_fps)
     expected = int(np.ceil((2.0 - 0.5 / src_fps) * 25 - 1e-9))
     assert expected == {10: 49, 30: 50, 50: 50}[src_fps]
