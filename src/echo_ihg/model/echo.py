@@ -67,6 +67,13 @@ class EchoModel(nn.Module):
             return None, None
         return self.lcu.lpe.encode(user_audio, user_motion, state)
 
+    def perceive_state(self, user_audio: torch.Tensor, user_motion: torch.Tensor, state: LPEState | None = None
+                       ) -> LPEState | None:
+        """The LPE state after scanning user frames (B, T, Da), (B, T, Dm), without the features (cheaper)."""
+        if not self.uses_perception:
+            return None
+        return self.lcu.lpe.encode_state(user_audio, user_motion, state)
+
     def perceive_step(self, user_audio: torch.Tensor, user_motion: torch.Tensor, state: LPEState
                       ) -> tuple[torch.Tensor | None, LPEState | None]:
         """One user frame: (B, Da), (B, Dm) -> feat (B, 1 + K, E), new state (streaming)."""

@@ -83,6 +83,17 @@ class LPE(nn.Module):
         m = m.view(b, self.k, t, self.e).permute(0, 2, 1, 3)                # (B, T, K, E)
         return torch.cat([a.unsqueeze(2), m], dim=2), LPEState(st_a, st_m)
 
+    def encode_state(self, audio: torch.Tensor, motion: torch.Tensor, state: LPEState | None = None) -> LPEState:
+        """The state `encode` would return, without the per-frame features (for history spans whose outputs are
+        not used). audio (B, T, Da), motion (B, T, Dm)."""
+        b, t, _ = audio.shape
+        if motion.shape[:2] != (b, t):
+            raise ValueError(f"user audio {tuple(audio.shape)} and motion {tuple(motion.shape)} disagree")
+        st = state or self.init_state(b, audio.device)
+        st_a = self.audio_scan.final_state(self.audio_in(audio), st.audio)
+        m = self._motion_tokens(motion).permute(0, 2, 1, 3).reshape(b * self.k, t, self.e)
+        return LPEState(st_a, self.motion_scan.final_state(m, st.motion))
+
     def step(self, audio: torch.Tensor, motion: torch.Tensor, state: LPEState
              ) -> tuple[torch.Tensor, LPEState]:
         """One user frame. audio (B, Da), motion (B, Dm) -> feat (B, 1 + K, E)."""

@@ -27,7 +27,9 @@ def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.
 
     grad_frames > 0: truncated back-propagation through the history — the scan runs over the older frames
     without autograd (their state is carried in exactly, as in streaming) and only the last `grad_frames`
-    keep gradients. Same forward values; memory and backward cost bounded by grad_frames, not the history.
+    keep gradients. Same forward values (to float rounding: the older span only needs its final scan state,
+    computed in one pass per chunk by `ssm.selective_scan_state`); memory and backward cost bounded by
+    grad_frames, not the history.
     """
     cfg = model.cfg
     b = batch["target"].shape[0]
@@ -41,7 +43,7 @@ def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.
             state = None
             if 0 < grad_frames < ua.shape[1]:
                 with torch.no_grad():
-                    _, state = model.perceive(ua[:, :-grad_frames], um[:, :-grad_frames])
+                    state = model.perceive_state(ua[:, :-grad_frames], um[:, :-grad_frames])
                 ua, um = ua[:, -grad_frames:], um[:, -grad_frames:]
             feats, _ = model.perceive(ua, um, state)
             feat = feats[:, -1]
