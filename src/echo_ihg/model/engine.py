@@ -277,7 +277,12 @@ class StreamingGenerator:
 
 
 def _t(x: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(x))[None]
+    """(…) array -> (1, …) tensor. Read-only inputs (memory-mapped session arrays) are copied: torch does
+    not support non-writable arrays, and the engine only reads a window of them at a time."""
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:
+        x = x.copy()
+    return torch.from_numpy(x)[None]
 
 
 def _empty_feat(model: EchoModel) -> torch.Tensor:
