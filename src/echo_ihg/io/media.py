@@ -283,6 +283,3 @@ def write_wav(dest: str | Path, audio: np.ndarray, sample_rate: int = SAMPLE_RAT
             w.setframerate(sample_rate)
             w.writeframes(pcm.tobytes())
 
-
-def duration_frames(n_samples: int, sample_rate: int = SAMPLE_RATE, fps: int = FPS) -> int:
-    return int(math.floor(n_samples * fps / sample_rate + 1e-6))
