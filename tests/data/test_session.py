@@ -211,3 +211,83 @@ def test_cached_feature_rebuilds_on_version_change(tmp_path):
     # session-level feature gets the whole session
     t = cached_feature(d, None, "nwords", "v1", lambda sess: np.array([len(sess.transcript)]))
     assert int(t[0]) == 2
+
+
+def test_flac_audio_round_trip_is_bit_exact(tmp_path):
+    from echo_ihg.io.media import to_pcm16
+
+    s = _session(T=40)
+    s.A.audio[:5000] = 0.0  # long silences are what FLAC compresses well
+    s.B.audio[100] = 1.5  # clipped like write_wav clips
+    d = write_session(tmp_path / "s", s, audio_format="flac")
+    for who in "AB":
+        assert (d / who / "audio.flac").is_file() and not (d / who / "audio.wav").exists()
+    r = read_session(d)
+    w = read_session(write_session(tmp_path / "w", s))  # the same session stored as WAV
+    for who in "AB":
+        got = r.participant(who).audio
+        assert got.dtype == np.float32 and len(got) == 40 * SAMPLES_PER_FRAME
+        np.testing.assert_array_equal(to_pcm16(got), to_pcm16(s.participant(who).audio))  # PCM16 exact
+        np.testing.assert_array_equal(got, w.participant(who).audio)  # reads back as the WAV does
+    assert (d / "A" / "audio.flac").stat().st_size < (tmp_path / "w" / "A" / "audio.wav").stat().st_size
+    # a second write of what was read stores the same samples again
+    np.testing.assert_array_equal(read_session(write_session(tmp_path / "s2", r, "flac")).A.audio, r.A.audio)
+
+
+def test_flac_audio_is_within_the_cache_fingerprint(tmp_path):
+    d = write_session(tmp_path / "s", _session(), audio_format="flac")
+    calls = []
+    feature = lambda p: np.array([len(calls.append(1) or calls), p.audio.sum()])  # noqa: E731
+    cached_feature(d, "A", "f", "v1", feature)
+    cached_feature(d, "A", "f", "v1", feature)
+    assert len(calls) == 1
+    assert "audio.flac" in json.loads((d / "A" / "cache" / "f.json").read_text())["inputs"]
+
+
+@pytest.mark.parametrize("problem", ["both", "neither"])
+def test_both_or_neither_audio_file_is_an_error_naming_the_folder(tmp_path, problem):
+    d = write_session(tmp_path / "s", _session(), audio_format="flac")
+    if problem == "both":
+        write_session(tmp_path / "w", _session())
+        (d / "B" / "audio.wav").write_bytes((tmp_path / "w" / "B" / "audio.wav").read_bytes())
+    else:
+        (d / "B" / "audio.flac").unlink()
+    with pytest.raises(InputError, match="both" if problem == "both" else "no audio file") as err:
+        validate_session(d)
+    assert err.value.path == d / "B"
+
+
+def test_bad_flac_files_name_the_file(tmp_path):
+    from echo_ihg.io.media import write_mp4
+
+    d = write_session(tmp_path / "s", _session(), audio_format="flac")
+    (d / "A" / "audio.flac").write_bytes(b"fLaC but not really")
+    with pytest.raises(InputError) as err:
+        validate_session(d)
+    assert err.value.path == d / "A" / "audio.flac"
+    # a lossy codec under the .flac name is refused (session audio is lossless PCM16)
+    d = write_session(tmp_path / "s", _session(), audio_format="flac")
+    write_mp4(tmp_path / "v.mp4", (np.zeros((16, 16, 3), np.uint8) for _ in range(20)),
+              audio=np.zeros(20 * 640, np.float32))
+    (d / "B" / "audio.flac").write_bytes((tmp_path / "v.mp4").read_bytes())
+    with pytest.raises(InputError, match="FLAC") as err:
+        validate_session(d)
+    assert err.value.path == d / "B" / "audio.flac"
+    with pytest.raises(ValueError, match="audio_format"):
+        write_session(tmp_path / "x", _session(), audio_format="mp3")
+
+
+def test_stereo_or_48k_flac_is_refused(tmp_path):
+    import av
+
+    d = write_session(tmp_path / "s", _session(), audio_format="flac")
+    with av.open(str(d / "A" / "audio.flac"), "w", format="flac") as out:  # stereo 48 kHz, right length
+        st = out.add_stream("flac", rate=48000)
+        st.layout, st.format = "stereo", "s16"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 20 * 1920), "<i2"), format="s16", layout="stereo")
+        frame.sample_rate, frame.pts = 48000, 0
+        for packet in [*st.encode(frame), *st.encode(None)]:
+            out.mux(packet)
+    with pytest.raises(InputError, match="48000 Hz, 2 channel") as err:
+        validate_session(d)
+    assert err.value.path == d / "A" / "audio.flac"

@@ -4,7 +4,7 @@
 
 Files: `<session>/<A|B>/cache/<name>.npy` and a stamp `<name>.json` {name, version, inputs, shape, dtype}.
 A cached array is rebuilt when the version string differs, when the participant's input files changed
-(size or modification time of audio.wav, landmarks.npy, valid.npy, vad.npy), or when the files are
+(size or modification time of audio.wav or audio.flac, landmarks.npy, valid.npy, vad.npy), or when the files are
 missing or unreadable. `participant=None` caches a session-level feature under `<session>/cache/` and
 passes the whole Session to `compute_fn`. Writes are atomic, so concurrent readers never see half a file;
 two processes computing the same feature at once both write the same values.
@@ -24,8 +24,18 @@ from echo_ihg.utils.atomic import save_npy, write_json
 
 log = logging.getLogger(__name__)
 
-_PARTICIPANT_INPUTS = ("audio.wav", "landmarks.npy", "valid.npy", "vad.npy")
-_SESSION_INPUTS = ("meta.json", "transcript.jsonl", *(f"{w}/{f}" for w in "AB" for f in _PARTICIPANT_INPUTS))
+
+
+def _participant_inputs() -> tuple[str, ...]:
+    """Both audio names: a missing file is left out of the fingerprint, and a switch from audio.wav to
+    audio.flac changes it (so the cache is rebuilt)."""
+    from echo_ihg.data.session import AUDIO_FILES  # session imports this module
+
+    return (*AUDIO_FILES.values(), "landmarks.npy", "valid.npy", "vad.npy")
+
+
+def _session_inputs() -> tuple[str, ...]:
+    return ("meta.json", "transcript.jsonl", *(f"{w}/{f}" for w in "AB" for f in _participant_inputs()))
 
 
 def _fingerprint(base: Path, names: tuple[str, ...]) -> dict[str, list[int]]:
@@ -58,8 +68,8 @@ def _stamp_ok(stamp_path: Path, arr_path: Path, version: str, inputs: dict) -> b
 
 def _inputs(session_dir: Path, participant: str | None) -> dict:
     if participant is None:
-        return _fingerprint(session_dir, _SESSION_INPUTS)
-    return _fingerprint(session_dir / participant, _PARTICIPANT_INPUTS)
+        return _fingerprint(session_dir, _session_inputs())
+    return _fingerprint(session_dir / participant, _participant_inputs())
 
 
 def is_fresh(session_dir: str | Path, participant: str | None, name: str, version: str) -> bool:

@@ -3,13 +3,19 @@
     <root>/<split>/<session_id>/
       meta.json         id, source, fps, T, sample_rate, participants {A, B}: source ids, extractor versions, ...
       transcript.jsonl  {speaker: "A"|"B", start, end, text} per line (seconds)
-      A/ B/             audio.wav (16 kHz mono PCM16), landmarks.npy (T,478,3), valid.npy (T,) bool,
+      A/ B/             audio.wav or audio.flac (exactly one; 16 kHz mono PCM16, FLAC being its lossless
+                        compression), landmarks.npy (T,478,3), valid.npy (T,) bool,
                         vad.npy (T,) float32, optional video.mp4, optional extra/<name>.npy (kept verbatim),
                         cache/<name>.npy + cache/<name>.json (derived features, see `cached_feature`)
 
 Invariants checked on read and before write (violations raise InputError naming the offending file):
 landmarks (T, 478, 3) float32 or float16 (float16 is upcast to float32 by the reader), finite;
 valid (T,) bool; vad (T,) finite in [0, 1]; both participants have the same T ≥ 1, equal to meta.json's T.
+
+Audio files: `write_session(..., audio_format="wav" | "flac")` picks the file; both read back as the same
+PCM16 samples. FLAC suits synthetic corpora (a listener's track is mostly silence: about a quarter of the
+WAV size); WAV stays the default for real data. Every reader finds the file with `audio_path` and decodes
+it with `read_audio`; a folder with both files or neither is an InputError naming the folder.
 
 Audio length policy: the writer stores exactly 640·T samples. A reader accepts audio that is off by up to
 one video frame (|N − 640·T| ≤ 640; e.g. an adapter that rounded differently or AAC priming) and pads with
@@ -31,7 +37,7 @@ import numpy as np
 from echo_ihg.constants import FPS, N_LANDMARKS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.data.transcript import read_transcript, write_transcript
 from echo_ihg.errors import InputError
-from echo_ihg.io.media import fit_audio_length, write_wav
+from echo_ihg.io.media import fit_audio_length, read_flac_pcm16, write_flac, write_wav
 from echo_ihg.utils.atomic import atomic_dir, save_npy, write_json
 from echo_ihg.utils.readers import load_npy, read_json
 
@@ -41,6 +47,8 @@ PARTICIPANTS = ("A", "B")
 FORMAT_VERSION = 1
 AUDIO_SLACK_SAMPLES = SAMPLES_PER_FRAME  # one video frame of tolerance on read (see module docstring)
 VAD_TOLERANCE = 1e-4
+AUDIO_FILES = {"wav": "audio.wav", "flac": "audio.flac"}  # audio_format -> file name (one per participant)
+_AUDIO_WRITERS = {"wav": write_wav, "flac": write_flac}
 
 
 @dataclass
@@ -133,11 +141,11 @@ def _fit_audio(audio: np.ndarray, T: int, path: Path) -> np.ndarray:
     return fit_audio_length(audio.astype(np.float32, copy=False), T)
 
 
-def _check_participant(p: Participant, folder: Path, T: int | None) -> int:
+def _check_participant(p: Participant, folder: Path, T: int | None, audio_name: str) -> int:
     if not isinstance(p, Participant):
         raise InputError(folder, f"expected a Participant, got {type(p).__name__}")
     T = _check_arrays(np.asarray(p.landmarks), np.asarray(p.valid), np.asarray(p.vad), folder, T)
-    _fit_audio(p.audio, T, folder / "audio.wav")
+    _fit_audio(p.audio, T, folder / audio_name)
     for name, arr in p.extra.items():
         if not name or "/" in name or name.startswith("."):
             raise InputError(folder / "extra", f"bad extra array name {name!r}")
@@ -150,12 +158,16 @@ def _check_participant(p: Participant, folder: Path, T: int | None) -> int:
 
 # ---------------------------------------------------------------------------------------------- write
 
-def write_session(dest: str | Path, session: Session) -> Path:
+def write_session(dest: str | Path, session: Session, audio_format: str = "wav") -> Path:
     """Write `session` to directory `dest` atomically (the whole directory appears at once, replacing any
-    previous one, including its cached features). Returns `dest`."""
+    previous one, including its cached features). `audio_format` "wav" or "flac" (lossless, smaller; see
+    the module docstring) picks each participant's audio file. Returns `dest`."""
+    if audio_format not in AUDIO_FILES:
+        raise ValueError(f"audio_format must be one of {sorted(AUDIO_FILES)}, got {audio_format!r}")
     dest = Path(dest)
-    T = _check_participant(session.A, dest / "A", None)
-    _check_participant(session.B, dest / "B", T)
+    audio_name = AUDIO_FILES[audio_format]
+    T = _check_participant(session.A, dest / "A", None, audio_name)
+    _check_participant(session.B, dest / "B", T, audio_name)
     meta = dict(session.meta)
     meta.update(id=session.session_id, format_version=FORMAT_VERSION, fps=FPS, sample_rate=SAMPLE_RATE, T=T)
     meta.setdefault("participants", {})
@@ -165,13 +177,14 @@ def write_session(dest: str | Path, session: Session) -> Path:
         write_json(tmp / "meta.json", meta)
         write_transcript(tmp / "transcript.jsonl", session.transcript)
         for who in PARTICIPANTS:
-            _write_participant(tmp / who, session.participant(who), T)
+            _write_participant(tmp / who, session.participant(who), T, audio_format)
     return dest
 
 
-def _write_participant(folder: Path, p: Participant, T: int) -> None:
+def _write_participant(folder: Path, p: Participant, T: int, audio_format: str) -> None:
     folder.mkdir(parents=True)
-    write_wav(folder / "audio.wav", _fit_audio(p.audio, T, folder / "audio.wav"))
+    audio_file = folder / AUDIO_FILES[audio_format]
+    _AUDIO_WRITERS[audio_format](audio_file, _fit_audio(p.audio, T, audio_file))
     lm = np.asarray(p.landmarks)
     save_npy(folder / "landmarks.npy", lm if lm.dtype == np.float16 else lm.astype(np.float32))
     save_npy(folder / "valid.npy", np.asarray(p.valid, dtype=bool))
@@ -184,19 +197,38 @@ def _write_participant(folder: Path, p: Participant, T: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- read
 
-def read_wav(path: Path) -> np.ndarray:
-    """Read a session's audio.wav (16 kHz mono PCM16) -> (N,) float32 in [-1, 1]."""
+def audio_path(folder: str | Path) -> Path:
+    """The participant folder's audio file: exactly one of audio.wav / audio.flac must exist."""
+    folder = Path(folder)
+    found = [folder / name for name in AUDIO_FILES.values() if (folder / name).is_file()]
+    if len(found) != 1:
+        names = " and ".join(AUDIO_FILES.values())
+        problem = (f"has both {names}; keep exactly one" if found else
+                   f"has no audio file (expected {' or '.join(AUDIO_FILES.values())})")
+        raise InputError(folder, problem)
+    return found[0]
+
+
+def read_audio(path: str | Path) -> np.ndarray:
+    """Read a session audio file (audio.wav or audio.flac, 16 kHz mono PCM16) -> (N,) float32 in [-1, 1]."""
+    path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
-    try:
-        with wave.open(str(path), "rb") as w:
-            if (w.getnchannels(), w.getsampwidth(), w.getframerate()) != (1, 2, SAMPLE_RATE):
-                raise InputError(path, f"expected {SAMPLE_RATE} Hz mono PCM16, got {w.getframerate()} Hz, "
-                                       f"{w.getnchannels()} channel(s), {8 * w.getsampwidth()} bit")
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise InputError(path, f"not a readable WAV file ({exc})") from None
-    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32767.0
+    if path.suffix == ".flac":
+        pcm, rate = read_flac_pcm16(path)
+        channels, width = pcm.shape[1], 2
+        raw = pcm.reshape(-1)
+    else:
+        try:
+            with wave.open(str(path), "rb") as w:
+                channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+                raw = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") if width == 2 else None
+        except (wave.Error, EOFError) as exc:
+            raise InputError(path, f"not a readable WAV file ({exc})") from None
+    if (channels, width, rate) != (1, 2, SAMPLE_RATE):
+        raise InputError(path, f"expected {SAMPLE_RATE} Hz mono PCM16, got {rate} Hz, "
+                               f"{channels} channel(s), {8 * width} bit")
+    return raw.astype(np.float32) / 32767.0
 
 
 def read_meta(session_dir: str | Path) -> dict[str, Any]:
@@ -227,7 +259,8 @@ def read_participant(session_dir: str | Path, who: str, T: int | None = None, mm
         landmarks = landmarks.astype(np.float32)
     if vad.dtype != np.float32:
         vad = vad.astype(np.float32)
-    audio = _fit_audio(read_wav(folder / "audio.wav"), T, folder / "audio.wav")
+    audio_file = audio_path(folder)
+    audio = _fit_audio(read_audio(audio_file), T, audio_file)
     extra = {}
     if (folder / "extra").is_dir():
         extra = {f.stem: load_npy(f, mmap) for f in sorted((folder / "extra").glob("*.npy"))}
@@ -287,4 +320,5 @@ def iter_sessions(root: str | Path, split: str | None = None, mmap: bool = True)
 from echo_ihg.data.cache import cached_feature  # noqa: E402  (re-exported: part of this module's interface)
 
 __all__ = ["Participant", "Session", "write_session", "read_session", "read_participant", "validate_session",
-           "list_sessions", "iter_sessions", "read_meta", "cached_feature", "PARTICIPANTS"]
+           "list_sessions", "iter_sessions", "read_meta", "cached_feature", "audio_path", "read_audio",
+           "AUDIO_FILES", "PARTICIPANTS"]
