@@ -70,11 +70,27 @@ def test_cli_tiny_corpus_splits_and_identities(tmp_path):
         s = read_session(d)
         assert s.T == 200 and s.meta["source"] == "synth"
         assert np.load(d / "A" / "landmarks.npy", mmap_mode="r").dtype == np.float16
+        for who in ("A", "B"):  # lossless FLAC by default (a listener's track is mostly silence)
+            assert (d / who / "audio.flac").is_file() and not (d / who / "audio.wav").exists()
         if s.meta["split"] == "test":
             assert s.meta["template_pool"] == "test"
     assert json.loads((out / "config.json").read_text())["seed"] == 2
 
 
+def test_cli_audio_format_wav_stores_the_same_samples(tmp_path):
+    args = ["synth", "--sessions", "1", "--seconds", "5", "--seed", "5", "--workers", "1"]
+    assert main(args + ["-o", str(tmp_path / "f")]) == 0
+    assert main(args + ["--audio-format", "wav", "-o", str(tmp_path / "w")]) == 0
+    (f,), (w,) = list_sessions(tmp_path / "f"), list_sessions(tmp_path / "w")
+    assert (w / "A" / "audio.wav").is_file() and not (w / "A" / "audio.flac").exists()
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["audio_format"] == "wav"
+    for who in ("A", "B"):
+        np.testing.assert_array_equal(read_session(f).participant(who).audio, read_session(w).participant(who).audio)
+    assert (f / "B" / "audio.flac").stat().st_size < 0.6 * (w / "B" / "audio.wav").stat().st_size
+
+
 def test_cli_bad_arguments_are_clean_errors(tmp_path, capsys):
     assert main(["synth", "--sessions", "0", "-o", str(tmp_path / "x")]) == 2
     assert "sessions" in capsys.readouterr().err
+    assert main(["synth", "--set", "audio_format=mp3", "-o", str(tmp_path / "x")]) == 2
+    assert "audio_format" in capsys.readouterr().err

@@ -28,6 +28,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="length of each session in seconds (default 120)")
     p.add_argument("--seed", type=int, default=None, help="corpus seed (default 0)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default 2)")
+    p.add_argument("--audio-format", choices=("flac", "wav"), default=None,
+                   help="participant audio file: audio.flac (lossless, ~4x smaller; default) or audio.wav")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--render", action="store_true", help="also render each participant's video.mp4")
     add_config_arguments(p, "SynthConfig", "masked_fraction=0.5")
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(SynthConfig, args.config, args.overrides)
     flags = {k: v for k, v in (("sessions", args.sessions), ("seconds", args.seconds), ("seed", args.seed),
-                               ("workers", args.workers)) if v is not None}
+                               ("workers", args.workers), ("audio_format", args.audio_format)) if v is not None}
     cfg = dataclasses.replace(cfg, **flags)
     if cfg.workers < 1:
         raise InputError(None, "--workers must be >= 1")

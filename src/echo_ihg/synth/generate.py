@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from echo_ihg.constants import FPS, SAMPLES_PER_FRAME
-from echo_ihg.data.session import Participant, Session, write_session
+from echo_ihg.data.session import AUDIO_FILES, Participant, Session, write_session
 from echo_ihg.errors import InputError
 from echo_ihg.synth.behaviour import behave
 from echo_ihg.synth.controls import CONTROL_NAMES
@@ -52,6 +52,7 @@ class SynthConfig:
     backchannel_rate: float = 0.45
     workers: int = 2
     landmark_dtype: str = "float16"
+    audio_format: str = "flac"  # lossless; listener tracks are mostly silence (data.session.AUDIO_FILES)
 
 
 def split_of(index: int, cfg: SynthConfig) -> str:
@@ -147,7 +148,7 @@ def _work(args) -> dict:
     index, cfg, pool, root = args
     t0 = time.perf_counter()
     s = generate_session(index, cfg, pool)
-    path = write_session(Path(root) / s.meta["split"] / s.session_id, s)
+    path = write_session(Path(root) / s.meta["split"] / s.session_id, s, audio_format=cfg.audio_format)
     return {"id": s.session_id, "split": s.meta["split"], "path": str(path.relative_to(root)),
             "seconds": cfg.seconds, "identities": {w: s.meta["participants"][w]["identity"] for w in ("A", "B")},
             "affect_masked": s.meta["affect_masked"], "elapsed_s": round(time.perf_counter() - t0, 3)}
@@ -157,6 +158,8 @@ def generate_corpus(out_dir: str | Path, cfg: SynthConfig) -> dict:
     """Write `cfg.sessions` sessions under out_dir/<split>/ and out_dir/manifest.json; returns the manifest."""
     if cfg.sessions < 1 or cfg.seconds < 5:
         raise InputError(None, "need --sessions >= 1 and --seconds >= 5")
+    if cfg.audio_format not in AUDIO_FILES:
+        raise InputError(None, f"audio_format must be one of {sorted(AUDIO_FILES)}, got {cfg.audio_format!r}")
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     pool = identity_pool()
