@@ -19,21 +19,12 @@ if TYPE_CHECKING:
     from echo_ihg.eval.runner import AvatarInput
 
 
-def _portrait(path: Path, renderer):
-    from echo_ihg.render.base import load_portrait
-    from echo_ihg.tracking.face_mesh import track_image
-
-    rgb, _ = load_portrait(path, renderer.config)
-    landmarks = track_image(rgb)
-    return renderer.setup(rgb, landmarks=landmarks), landmarks, rgb.shape[1] / rgb.shape[0]
-
-
 def write_example(dest: Path, inp: "AvatarInput", motion: np.ndarray, codec, seconds: float,
                   size: int = 256) -> Path:
     """motion (T, Dm) normalised generated avatar motion; writes the first `seconds` to dest (H.264 + AAC)."""
     from echo_ihg.assets import default_portrait, default_user_portrait
     from echo_ihg.eval.runner import motion_of
-    from echo_ihg.inference.stages import AvatarMotionDecoder
+    from echo_ihg.inference.stages import AvatarMotionDecoder, setup_portrait
     from echo_ihg.io.media import write_mp4
     from echo_ihg.motion.attributes import facial_attributes
     from echo_ihg.render.base import RenderConfig
@@ -42,13 +33,12 @@ def write_example(dest: Path, inp: "AvatarInput", motion: np.ndarray, codec, sec
 
     n = min(len(motion), int(seconds * FPS))
     renderer = MeshWarpRenderer(RenderConfig(size=size))
-    av_state, av_lm, av_aspect = _portrait(default_portrait(), renderer)
-    us_state, us_lm, us_aspect = _portrait(default_user_portrait(), renderer)
-    avatar = AvatarMotionDecoder(codec, av_lm, av_aspect).decode(motion[:n])
-    user = AvatarMotionDecoder(codec, us_lm, us_aspect).decode(motion_of(inp, inp.user, codec)[:n])
-    composer = SideBySide(facial_attributes(avatar, av_aspect), inp.avatar_vad[:n],
-                          facial_attributes(user, us_aspect), ComposerConfig(panel=size))
-    frames = (composer.frame(t, renderer.render_frame(av_state, avatar[t]), renderer.render_frame(us_state, user[t]))
+    av, us = setup_portrait(default_portrait(), renderer), setup_portrait(default_user_portrait(), renderer)
+    avatar = AvatarMotionDecoder(codec, av.landmarks, av.aspect).decode(motion[:n])
+    user = AvatarMotionDecoder(codec, us.landmarks, us.aspect).decode(motion_of(inp, inp.user, codec)[:n])
+    composer = SideBySide(facial_attributes(avatar, av.aspect), inp.avatar_vad[:n],
+                          facial_attributes(user, us.aspect), ComposerConfig(panel=size))
+    frames = (composer.frame(t, renderer.render_frame(av.state, avatar[t]), renderer.render_frame(us.state, user[t]))
               for t in range(n))
     a = np.asarray(inp.session.participant(inp.who).audio, np.float32)[:n * SAMPLES_PER_FRAME]
     u = np.asarray(inp.session.participant(inp.user).audio, np.float32)[:n * SAMPLES_PER_FRAME]

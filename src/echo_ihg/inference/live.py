@@ -39,8 +39,7 @@ import numpy as np
 
 from echo_ihg.constants import FPS, SAMPLES_PER_FRAME
 from echo_ihg.errors import EchoError, InputError
-from echo_ihg.inference.live_inputs import (AvatarStream, UserStream, render_worker_jpeg, render_worker_setup,
-                                          setup_portrait)
+from echo_ihg.inference.live_inputs import AvatarStream, UserStream, render_worker_jpeg, render_worker_setup
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +88,7 @@ class LiveModel:
         from echo_ihg.assets import default_portrait
         from echo_ihg.data.train_features import identity_vector
         from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
-        from echo_ihg.inference.stages import AvatarMotionDecoder, rest_motion
+        from echo_ihg.inference.stages import AvatarMotionDecoder, rest_motion, setup_portrait
 
         self.config = config
         if config.torch_threads:
@@ -99,14 +98,14 @@ class LiveModel:
         self.pipeline_config = PipelineConfig(steps=config.steps, seed=config.seed, size=config.size,
                                               history_s=config.history_s, vad_backend=config.vad_backend,
                                               avatar_speaker=config.avatar_speaker)
-        # the offline pipeline's loading and portrait set-up, reused (one copy of that logic)
+        # the offline pipeline's model loading and renderer, reused (one copy of that logic)
         self.pipe = Pipeline(checkpoint, self.pipeline_config, text_encoder=text_encoder)
         self.model, self.codec = self.pipe.model, self.pipe.codec
         if not config.overlap < self.model.cfg.chunk_frames:
             raise InputError(None, f"overlap {config.overlap} must be below the model's chunk of "
                                    f"{self.model.cfg.chunk_frames} frames")
         self.portrait_path = Path(portrait) if portrait is not None else default_portrait()
-        self.portrait, self._portrait_rgb = setup_portrait(self.portrait_path, self.pipe.renderer)
+        self.portrait = setup_portrait(self.portrait_path, self.pipe.renderer, crop=True)
         self.pool, self._pool_lock = None, threading.Lock()
         if config.render_processes:
             self._start_pool()
@@ -132,7 +131,7 @@ class LiveModel:
 
         self.pool = ProcessPoolExecutor(self.config.render_processes, multiprocessing.get_context("spawn"),
                                         initializer=render_worker_setup,
-                                        initargs=(self._portrait_rgb, self.portrait.landmarks,
+                                        initargs=(self.portrait.image, self.portrait.landmarks,
                                                   self.pipe.renderer.config, self.config.jpeg_quality))
 
     def render_jpeg(self, landmarks: np.ndarray) -> bytes:

@@ -1,55 +1,17 @@
 """The inputs of a live session, frame by frame: the user's side (tracking, neutral face, motion codes, audio
-features) and the avatar's committed audio (PCM for output, features for the model); the portrait crop; the
-render worker processes' functions."""
+features) and the avatar's committed audio (PCM for output, features for the model); the render worker
+processes' functions. (The portrait's set-up, cropped for live frames, is `stages.setup_portrait`.)"""
 
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from echo_ihg.constants import MELS_PER_FRAME, N_MELS
-from echo_ihg.errors import InputError
 
 MEL_DIM = MELS_PER_FRAME * N_MELS
-
-
-def face_crop(rgb: np.ndarray, landmarks: np.ndarray, face_fraction: float = 0.38) -> np.ndarray:
-    """The largest square around the face in which the face is at least `face_fraction` of the side wide
-    (the whole image when it already is), shifted to stay inside the image."""
-    h, w = rgb.shape[:2]
-    pts = landmarks[:468, :2] * np.array([w, h], np.float32)
-    lo, hi = pts.min(0), pts.max(0)
-    side = int(min(min(w, h), max(hi - lo) / face_fraction))
-    cx, cy = (lo + hi) / 2
-    x0 = int(np.clip(cx - side / 2, 0, w - side))
-    y0 = int(np.clip(cy - side * 0.45, 0, h - side))      # a little more room below (neck, shoulders)
-    return np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
-
-
-def setup_portrait(path: Path, renderer):
-    """-> (portrait for the pipeline's stages, the cropped RGB image). The renderer is set up on a
-    head-and-shoulders crop: live frames are small, and a face that fills a fifth of a full photo would be a few
-    dozen pixels wide."""
-    from echo_ihg.errors import NoFaceError
-    from echo_ihg.inference.pipeline import _Portrait
-    from echo_ihg.render.base import load_portrait
-    from echo_ihg.tracking.face_mesh import track_image
-
-    rgb, _ = load_portrait(path, renderer.config)
-    try:
-        rgb = face_crop(rgb, track_image(rgb))
-        landmarks = track_image(rgb)
-    except NoFaceError:
-        raise NoFaceError(path, "no face found in the portrait (a clear, roughly frontal face is needed)") \
-            from None
-    try:
-        state = renderer.setup(rgb, landmarks=landmarks)
-    except InputError as exc:
-        raise InputError(path, exc.problem) from None
-    return _Portrait(state, landmarks, rgb.shape[1] / rgb.shape[0]), rgb
 
 
 class AvatarStream:

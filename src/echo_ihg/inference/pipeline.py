@@ -50,7 +50,8 @@ from threadpoolctl import threadpool_limits
 from echo_ihg.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.errors import InputError
 from echo_ihg.inference.model_io import load_inference_model
-from echo_ihg.inference.stages import AudioFrames, AvatarMotionDecoder, StageTimer, UserMotionEncoder, blocks
+from echo_ihg.inference.stages import (AudioFrames, AvatarMotionDecoder, Portrait, StageTimer, UserMotionEncoder,
+                                      blocks, setup_portrait)
 from echo_ihg.inference.user_track import UserTrack, neutral_sample, track_user_video
 from echo_ihg.io.media import fit_audio_length, load_audio, probe_has_audio, write_mp4
 from echo_ihg.motion.codec import rest_motion
@@ -117,13 +118,6 @@ class GenerateResult:
     motion: np.ndarray                           # (T, Dm) the avatar's normalised codec motion
     warnings: list[str] = field(default_factory=list)
     transcript_source: str = "none"
-
-
-@dataclass
-class _Portrait:
-    state: Any                                   # render.base.PortraitState
-    landmarks: np.ndarray                        # (478, 3) normalised in the portrait image
-    aspect: float
 
 
 class _WarningLog(logging.Handler):
@@ -203,7 +197,7 @@ class Pipeline:
              ) -> GenerateResult:
         timer = StageTimer()
         with timer("setup"):
-            portrait = self._portrait(portrait_path)
+            portrait = setup_portrait(portrait_path, self.renderer)
             conditioner = self._conditioner(cfg)
         with timer("features"):
             avatar_audio, avatar = self._avatar_audio(avatar_path, cfg)
@@ -252,25 +246,6 @@ class Pipeline:
                               list(caught.messages), source)
 
     # ---- inputs -----------------------------------------------------------------------------------------
-    def _portrait(self, path: Path) -> _Portrait:
-        from echo_ihg.errors import NoFaceError
-        from echo_ihg.render.base import load_portrait
-        from echo_ihg.tracking.face_mesh import track_image
-
-        rgb, _ = load_portrait(path, self.renderer.config)
-        try:
-            landmarks = track_image(rgb)
-        except NoFaceError:
-            raise NoFaceError(path, "no face found in the portrait (a clear, roughly frontal face is needed)") \
-                from None
-        try:
-            state = self.renderer.setup(rgb, landmarks=landmarks)
-        except InputError as exc:
-            if exc.path is None:
-                raise InputError(path, exc.problem) from None
-            raise
-        return _Portrait(state, landmarks, rgb.shape[1] / rgb.shape[0])
-
     def _avatar_audio(self, path: Path, cfg: PipelineConfig) -> tuple[np.ndarray, AudioFrames]:
         audio = load_audio(path)
         if len(audio) < SAMPLES_PER_FRAME:
@@ -344,7 +319,7 @@ class Pipeline:
             self.text_encoder.encode(["the user is listening"])   # load the weights now, not in the first chunk
         return TextConditioner(BehaviourDescriber(), LexiconAffect(), self.text_encoder, avatar=cfg.avatar_speaker)
 
-    def _motion(self, cfg: PipelineConfig, portrait: _Portrait, avatar: AudioFrames, user: AudioFrames,
+    def _motion(self, cfg: PipelineConfig, portrait: Portrait, avatar: AudioFrames, user: AudioFrames,
                 track: UserTrack, encoder: UserMotionEncoder, entries: list[dict], conditioner: Any,
                 timer: StageTimer, bars: bool) -> np.ndarray:
         from echo_ihg.data.train_features import identity_vector
@@ -391,7 +366,7 @@ class Pipeline:
                 {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]})
 
     # ---- output -----------------------------------------------------------------------------------------
-    def _frames(self, cfg: PipelineConfig, portrait: _Portrait, decoder: AvatarMotionDecoder, motion: np.ndarray,
+    def _frames(self, cfg: PipelineConfig, portrait: Portrait, decoder: AvatarMotionDecoder, motion: np.ndarray,
                 avatar: AudioFrames, track: UserTrack, encoder: UserMotionEncoder, user_path: Path,
                 timer: StageTimer, bars: bool) -> Iterator[np.ndarray]:
         """Rendered (and composed) frames, lazily: at most one block of landmarks is held."""
@@ -422,7 +397,7 @@ class Pipeline:
             if user_frames is not None:
                 user_frames.close()
 
-    def _composer(self, cfg: PipelineConfig, portrait: _Portrait, decoder: AvatarMotionDecoder,
+    def _composer(self, cfg: PipelineConfig, portrait: Portrait, decoder: AvatarMotionDecoder,
                   motion: np.ndarray, avatar: AudioFrames, track: UserTrack, encoder: UserMotionEncoder):
         from echo_ihg.motion.attributes import facial_attributes
         from echo_ihg.render.video import ComposerConfig, SideBySide

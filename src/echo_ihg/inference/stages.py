@@ -3,6 +3,7 @@
 Each block works on any span of frames, so it runs on a whole file (offline, in blocks) or chunk by chunk
 (streaming) with the same results:
 
+    portrait = setup_portrait(path, renderer)    # the avatar's portrait: renderer state, landmarks, aspect
     timer = StageTimer()                         # exclusive wall time per stage (nested stages pause outer)
     feats = AudioFrames.of(audio, n_frames)      # per-frame log-mel (n, 320) + VAD (n,), silence-padded
     enc = UserMotionEncoder(codec, neutral, aspect)
@@ -23,17 +24,69 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
 from echo_ihg.audio.features import LOG_FLOOR, frames_for_audio, log_mel
 from echo_ihg.constants import MELS_PER_FRAME, N_MELS, SAMPLES_PER_FRAME
+from echo_ihg.errors import InputError, NoFaceError
 from echo_ihg.motion.attributes import ATTRIBUTE_NAMES, facial_attributes
 from echo_ihg.motion.codec import MotionCodec, rest_motion  # rest_motion re-exported: live.py, eval/runner.py
 from echo_ihg.render.retarget import retarget
 
 SILENCE = float(np.log(LOG_FLOOR))   # log-mel of digital silence (the engine pads with the same value)
+
+
+@dataclass
+class Portrait:
+    """The avatar's portrait, set up once for a renderer."""
+
+    state: Any                                   # render.base.PortraitState
+    landmarks: np.ndarray                        # (478, 3) normalised in the portrait image
+    aspect: float                                # the image's width / height
+    image: np.ndarray                            # (H, W, 3) uint8: the image the state was set up on
+
+
+def face_crop(rgb: np.ndarray, landmarks: np.ndarray, face_fraction: float = 0.38) -> np.ndarray:
+    """The largest square around the face in which the face is at least `face_fraction` of the side wide
+    (the whole image when it already is), shifted to stay inside the image."""
+    h, w = rgb.shape[:2]
+    pts = landmarks[:468, :2] * np.array([w, h], np.float32)
+    lo, hi = pts.min(0), pts.max(0)
+    side = int(min(min(w, h), max(hi - lo) / face_fraction))
+    cx, cy = (lo + hi) / 2
+    x0 = int(np.clip(cx - side / 2, 0, w - side))
+    y0 = int(np.clip(cy - side * 0.45, 0, h - side))      # a little more room below (neck, shoulders)
+    return np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+
+
+def setup_portrait(path: Path, renderer: Any, crop: bool = False) -> Portrait:
+    """Read the portrait image at `path`, track its face and set `renderer` (a `render.base.Renderer`) up on it.
+
+    crop: set up on a head-and-shoulders crop (`face_crop`) instead of the whole image (live frames are small,
+    and a face that fills a fifth of a full photo would be a few dozen pixels wide). A portrait without a face
+    or one the renderer refuses (e.g. a face too small) -> NoFaceError / InputError naming `path`.
+    """
+    from echo_ihg.render.base import load_portrait
+    from echo_ihg.tracking.face_mesh import track_image
+
+    rgb, _ = load_portrait(path, renderer.config)
+    try:
+        if crop:
+            rgb = face_crop(rgb, track_image(rgb))
+        landmarks = track_image(rgb)
+    except NoFaceError:
+        raise NoFaceError(path, "no face found in the portrait (a clear, roughly frontal face is needed)") \
+            from None
+    try:
+        state = renderer.setup(rgb, landmarks=landmarks)
+    except InputError as exc:
+        if exc.path is None:        # the renderer was given an array: name the file
+            raise InputError(path, exc.problem) from None
+        raise
+    return Portrait(state, landmarks, rgb.shape[1] / rgb.shape[0], rgb)
 
 
 class StageTimer:
