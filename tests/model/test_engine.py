@@ -152,3 +152,30 @@ def test_real_model_joins_are_continuous(layout, centres, tiny_cfg):
     v = np.diff(out, axis=0)
     for b in borders[1:]:                                                # first new frame continues the velocity
         np.testing.assert_allclose(v[b - 1], v[b - 2], atol=1e-4)
+
+
+@pytest.mark.parametrize("switches, reads_text", [
+    ({}, True),                                             # full model: behaviour and emotion text
+    ({"user_branch": False}, False),                        # stage 1: no user context, no text
+    ({"use_hbcu": False}, True),                            # LAU still reads the dialogue
+    ({"use_hbcu": False, "use_lau": False}, False),
+    ({"audio_only": True}, False),
+])
+def test_build_text_conditioner_only_for_models_that_read_text(switches, reads_text):
+    from echo_ihg.model.config import ModelConfig
+    from echo_ihg.model.engine import build_text_conditioner
+
+    cfg = ModelConfig(**switches)
+    calls = []
+
+    def encoder():
+        calls.append(1)
+        return HashingEncoderForTests()
+
+    cond = build_text_conditioner(cfg, encoder, avatar="B")
+    assert cfg.uses_text == reads_text and len(calls) == int(reads_text)   # no encoder loaded when not needed
+    if reads_text:
+        assert isinstance(cond, TextConditioner) and cond.avatar == "B"
+        assert isinstance(cond.describer, BehaviourDescriber) and isinstance(cond.affect, LexiconAffect)
+    else:
+        assert cond is None

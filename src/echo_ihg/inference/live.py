@@ -113,7 +113,7 @@ class LiveModel:
         self.decoder = AvatarMotionDecoder(self.codec, self.portrait.landmarks, self.portrait.aspect)
         self.rest = rest_motion(self.codec)
         self.rest_jpeg = self.jpeg(self.render(self.decoder.decode(self.rest[None])[0]))
-        if self.pipe._conditioner(self.pipeline_config) is not None:
+        if self.pipe.text_conditioner(self.pipeline_config) is not None:
             self.pipe.text_encoder.encode(["warm-up"])  # load the text encoder now, not in a session
 
     @property
@@ -168,7 +168,7 @@ class LiveModel:
 
         c = self.config
         sampler = SamplerConfig(steps=c.steps, overlap=c.overlap, describe_window=int(c.history_s * FPS))
-        return StreamingGenerator(self.model, self.identity, sampler, self.pipe._conditioner(self.pipeline_config),
+        return StreamingGenerator(self.model, self.identity, sampler, self.pipe.text_conditioner(self.pipeline_config),
                                   initial_motion=self.rest, seed=c.seed)
 
 

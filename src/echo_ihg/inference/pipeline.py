@@ -198,7 +198,7 @@ class Pipeline:
         timer = StageTimer()
         with timer("setup"):
             portrait = setup_portrait(portrait_path, self.renderer)
-            conditioner = self._conditioner(cfg)
+            conditioner = self.text_conditioner(cfg)
         with timer("features"):
             avatar_audio, avatar = self._avatar_audio(avatar_path, cfg)
         n = len(avatar)
@@ -304,20 +304,20 @@ class Pipeline:
         return sorted(words, key=lambda e: (e["start"], e["end"])), "asr (faster-whisper tiny.en)"
 
     # ---- model ------------------------------------------------------------------------------------------
-    def _conditioner(self, cfg: PipelineConfig):
-        from echo_ihg.model.affect import LexiconAffect
-        from echo_ihg.model.describe import BehaviourDescriber
-        from echo_ihg.model.engine import TextConditioner
+    def text_conditioner(self, cfg: PipelineConfig):
+        """A new `model.engine.TextConditioner` for one run (None when the model reads no text); the text
+        encoder is loaded once, on the first call that needs it."""
+        from echo_ihg.model.engine import build_text_conditioner
 
-        mcfg = self.model.cfg
-        if not ((mcfg.uses_user and mcfg.use_hbcu) or mcfg.uses_emotion):
-            return None
+        return build_text_conditioner(self.model.cfg, self._loaded_text_encoder, avatar=cfg.avatar_speaker)
+
+    def _loaded_text_encoder(self):
         if self.text_encoder is None:
             from echo_ihg.model.text_encoder import default_text_encoder
 
             self.text_encoder = default_text_encoder()
             self.text_encoder.encode(["the user is listening"])   # load the weights now, not in the first chunk
-        return TextConditioner(BehaviourDescriber(), LexiconAffect(), self.text_encoder, avatar=cfg.avatar_speaker)
+        return self.text_encoder
 
     def _motion(self, cfg: PipelineConfig, portrait: Portrait, avatar: AudioFrames, user: AudioFrames,
                 track: UserTrack, encoder: UserMotionEncoder, entries: list[dict], conditioner: Any,

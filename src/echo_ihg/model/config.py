@@ -72,3 +72,8 @@ class ModelConfig:
     def uses_emotion(self) -> bool:
         """LAU is part of the LCU: off in stage 1 (user_branch=False) like the rest of the user context."""
         return self.user_branch and self.use_lau and not self.audio_only
+
+    @property
+    def uses_text(self) -> bool:
+        """Whether the model reads any text: behaviour descriptions (HBCU) or emotion descriptions (LAU)."""
+        return (self.uses_user and self.use_hbcu) or self.uses_emotion

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from echo_ihg.audio.features import LOG_FLOOR
 from echo_ihg.constants import FPS
-from echo_ihg.model.affect import AffectModel
-from echo_ihg.model.describe import Describer
+from echo_ihg.model.affect import AffectModel, LexiconAffect
+from echo_ihg.model.config import ModelConfig
+from echo_ihg.model.describe import BehaviourDescriber, Describer
 from echo_ihg.model.diffusion import ddim_sample
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.model.generator import GenCond
@@ -70,6 +71,16 @@ class TextConditioner:
         s_usr = next(rows)[None] if behaviour else None
         c_emo = next(rows)[None] if emotion else None
         return s_usr, c_emo
+
+
+def build_text_conditioner(cfg: ModelConfig, encoder: Callable[[], TextEncoder], avatar: str = "A"
+                           ) -> TextConditioner | None:
+    """The default Φ (`BehaviourDescriber`), Ψ (`LexiconAffect`) and the text encoder `encoder()` for a model
+    that reads text (`cfg.uses_text`); None for one that reads none, without calling `encoder` (so such a model
+    never loads MiniLM). avatar: the avatar's speaker label in transcripts."""
+    if not cfg.uses_text:
+        return None
+    return TextConditioner(BehaviourDescriber(), LexiconAffect(), encoder(), avatar=avatar)
 
 
 class _Frames:
