@@ -139,9 +139,6 @@ class EvalResult:
 
 def load_inputs(data: Path, cfg: EvalConfig) -> list[AvatarInput]:
     """The (session, avatar) pairs of the split; sessions whose avatar is tracked on < min_valid are skipped."""
-    from echo_ihg.data.train_features import _neutral, participant_attributes, participant_mel
-    from echo_ihg.motion.attributes import ATTRIBUTE_NAMES
-
     if not Path(data).is_dir():
         raise InputError(data, "data folder not found")
     sessions = list_sessions(data, cfg.split)
@@ -151,26 +148,38 @@ def load_inputs(data: Path, cfg: EvalConfig) -> list[AvatarInput]:
         sessions = sessions[:cfg.max_sessions]
     out = []
     for d in progress(sessions, desc="features", unit="session"):
-        s = read_session(d, mmap=True)
-        for who in cfg.participants:
-            user = "B" if who == "A" else "A"
-            valid = float(np.mean(np.asarray(s.participant(who).valid, bool)))
-            if valid < cfg.min_valid:
-                log.warning("%s: participant %s tracked on %.0f%% of frames (< %.0f%%): not evaluated as the "
-                            "avatar", d, who, 100 * valid, 100 * cfg.min_valid)
-                continue
-            attrs = participant_attributes(d, user)
-            out.append(AvatarInput(
-                name=f"{s.session_id}:{who}", session_dir=d, session=s, who=who,
-                group=str(s.meta.get("appropriate_group", "")), neutral=_neutral(d, who),
-                user_neutral=_neutral(d, user), avatar_mel=np.asarray(participant_mel(d, who)),
-                user_mel=np.asarray(participant_mel(d, user)),
-                avatar_vad=np.asarray(s.participant(who).vad, np.float32),
-                user_vad=np.asarray(s.participant(user).vad, np.float32),
-                user_attributes={k: np.asarray(attrs[:, i]) for i, k in enumerate(ATTRIBUTE_NAMES)}))
+        out.extend(session_inputs(d, cfg))
     if not out:
         raise InputError(Path(data) / cfg.split, f"no participant of the {len(sessions)} session(s) is tracked "
                                                  f"on ≥ {cfg.min_valid:.0%} of its frames")
+    return out
+
+
+def session_inputs(session_dir: Path, cfg: EvalConfig) -> list[AvatarInput]:
+    """The (session, avatar) pairs of one session: one per participant in cfg.participants tracked on
+    ≥ min_valid of its frames (the others are skipped with a warning)."""
+    from echo_ihg.data.train_features import _neutral, participant_attributes, participant_mel
+    from echo_ihg.motion.attributes import ATTRIBUTE_NAMES
+
+    d = Path(session_dir)
+    s = read_session(d, mmap=True)
+    out = []
+    for who in cfg.participants:
+        user = "B" if who == "A" else "A"
+        valid = float(np.mean(np.asarray(s.participant(who).valid, bool)))
+        if valid < cfg.min_valid:
+            log.warning("%s: participant %s tracked on %.0f%% of frames (< %.0f%%): not evaluated as the "
+                        "avatar", d, who, 100 * valid, 100 * cfg.min_valid)
+            continue
+        attrs = participant_attributes(d, user)
+        out.append(AvatarInput(
+            name=f"{s.session_id}:{who}", session_dir=d, session=s, who=who,
+            group=str(s.meta.get("appropriate_group", "")), neutral=_neutral(d, who),
+            user_neutral=_neutral(d, user), avatar_mel=np.asarray(participant_mel(d, who)),
+            user_mel=np.asarray(participant_mel(d, user)),
+            avatar_vad=np.asarray(s.participant(who).vad, np.float32),
+            user_vad=np.asarray(s.participant(user).vad, np.float32),
+            user_attributes={k: np.asarray(attrs[:, i]) for i, k in enumerate(ATTRIBUTE_NAMES)}))
     return out
 
 
@@ -410,6 +419,31 @@ def _run(data: Path, variants: Sequence[Variant], out: Path, cfg: EvalConfig, no
     page = write_report(out, results, TABLE_METRICS, curves, gates, config=resolved, video=example, notes=notes,
                         reference=GT, bar_metrics=BAR_METRICS)
     return EvalResult(results, page, [i.name for i in inputs], time.perf_counter() - t_start)
+
+
+def evaluate_generation(inp: AvatarInput, motion: np.ndarray, codec, out_dir: str | Path, name: str = "model",
+                        cfg: EvalConfig = EvalConfig(samples=1), config: dict | None = None,
+                        video: str | None = None, notes: Sequence[str] = (),
+                        title: str = "echo-ihg evaluation") -> EvalResult:
+    """Score motion generated elsewhere (e.g. by `inference.pipeline.Pipeline`) for one input against its
+    ground truth, next to the GT row, and write the report (metrics.json, report.html, figures/) to out_dir.
+
+    motion: (T, Dm) or (K, T, Dm) normalised motion in `codec`'s space, T = inp.T; video: a path relative to
+    out_dir shown on the page. No SDCM gate or seam metric: they need the sampler's internals."""
+    t_start = time.perf_counter()
+    motion = np.asarray(motion, np.float32)
+    motion = motion[None] if motion.ndim == 2 else motion
+    if motion.ndim != 3 or motion.shape[1] != inp.T:
+        raise InputError(None, f"{inp.name}: generated motion {motion.shape} does not cover the ground truth's "
+                               f"{inp.T} frames")
+    expert = _expert(cfg)
+    gen = Generated(motion, ())
+    results = {GT: score_variant([inp], [Generated(motion_of(inp, inp.who, codec)[None], ())], codec, expert, cfg),
+               name: score_variant([inp], [gen], codec, expert, cfg)}
+    curves = [_curves(inp, gen, codec, name)] if cfg.curves else []
+    page = write_report(out_dir, results, TABLE_METRICS, curves, config=config, video=video, notes=notes,
+                        title=title, reference=GT, bar_metrics=BAR_METRICS)
+    return EvalResult(results, page, [inp.name], time.perf_counter() - t_start)
 
 
 def _example_video(out: Path, inp: AvatarInput, gen: Generated, codec, variant: str, seconds: float

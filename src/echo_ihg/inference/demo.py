@@ -1,31 +1,58 @@
-"""The README's main job. Stage 1 of the demo (foundation): track the bundled portrait, draw its landmarks
-by facial region, and report how exactly the motion codec reproduces real and edited faces, in pixels.
+"""`echo-ihg demo`, the README's main job: the whole system once, on the bundled default model, with a
+conversation whose truth is known.
 
-    report = run_foundation_demo(DemoConfig(out_dir=Path("demo_out")))
+    result = run_demo(DemoConfig(out_dir=Path("demo_out")))      # or DemoConfig(checkpoint=Path(...))
+
+Stages (each timed; `result.timings`):
+    model         load the motion model (the bundled default unless `checkpoint`) and its codec
+    portrait      track the avatar's portrait (bundled astronaut) -> portrait_landmarks.png
+    conversation  one synthetic dyadic session (`echo_ihg.synth`: espeak-ng speech, scripted dialogue, rig
+                  landmarks with planted listening/speaking behaviour), from a held-out (test-split) slot
+    user video    participant B's landmarks rendered onto the second bundled face (Grace Hopper) with B's voice
+    avatar        `Pipeline.generate`: astronaut + A's speech + the user video + the transcript -> avatar.mp4
+    side by side  the same generation composed as user | avatar | attribute plots -> side_by_side.mp4
+    evaluation    the generated motion scored against participant A's synthetic ground truth (`eval.runner`)
+
+Output folder (every file written atomically):
+    config.json                  the resolved DemoConfig, and the pipeline / synth / eval configs built from it
+    portrait_landmarks.png       the portrait and its 478 tracked landmarks coloured by codec region
+    inputs/avatar_speech.wav     participant A's speech: what the avatar says
+    inputs/user.mp4 (+ .json)    the user's clip (Grace Hopper animated with B's motion, B's voice)
+    inputs/transcript.jsonl      both speakers' words with times
+    inputs/session/              the synthetic session in the session format: the ground truth of both
+    avatar.mp4 (+ .json)         the generated avatar with its speech; sidecar: timings, warnings, config
+    side_by_side.mp4 (+ .json)   user | avatar | attribute plots, both voices
+    report/                      metrics.json, report.html, figures/: generated vs ground truth (row "GT" =
+                                 the ground truth scored as a prediction: the reference)
+    demo.json                    stage timings, machine load, output paths, headline metrics
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from echo_ihg.assets import default_portrait, default_user_portrait
-from echo_ihg.io.media import read_image
-from echo_ihg.motion.canonical import canonical_landmarks
-from echo_ihg.motion.codec import default_codec
+from echo_ihg.constants import FPS
+from echo_ihg.errors import InputError
+from echo_ihg.inference.stages import StageTimer
 from echo_ihg.motion.regions import REGION_NAMES, region_index
-from echo_ihg.motion.report import round_trip_errors
-from echo_ihg.render import edits
-from echo_ihg.tracking.face_mesh import track_image
-from echo_ihg.utils.atomic import atomic_path, write_json, write_text
+from echo_ihg.utils.atomic import atomic_dir, atomic_path, write_json
 from echo_ihg.utils.config import config_to_dict
+from echo_ihg.utils.progress import progress
 
 log = logging.getLogger(__name__)
+
+STAGES = ("model", "portrait", "conversation", "user video", "avatar", "side by side", "evaluation")
+# the report's headline (segment, metric): expression realism against the truth, lips against the truth and
+# in sync with the avatar's own speech, and the planted speech -> lips dependency of the synthetic corpus
+HEADLINE = (("all", "rPCC_expression"), ("all", "FD_expression"), ("all", "L2_lips_jaw"), ("all", "LSE-D"),
+            ("all", "LSE-C"), ("dependencies", "lip_audio_corr"))
 
 # BGR colours per region for the overlay (lips red, eyes blue/cyan, brows green/yellow, nose magenta, contour white)
 REGION_COLOURS = {"lips_jaw": (40, 40, 230), "left_eye": (230, 120, 30), "right_eye": (230, 200, 30),
@@ -35,10 +62,41 @@ REGION_COLOURS = {"lips_jaw": (40, 40, 230), "left_eye": (230, 120, 30), "right_
 
 @dataclass(frozen=True)
 class DemoConfig:
+    """Demo settings; CLI flags and YAML (`--config`, `--set`) only override these defaults."""
+
     out_dir: Path = Path("demo_out")
+    checkpoint: Path | None = None      # None: the bundled default model (echo_ihg/assets/default_model/)
+    seconds: float = 20.0               # length of the conversation (≥ 20 s: two REACT windows)
+    seed: int = 0                       # the conversation's content and the sampler's noise
+    size: int = 512                     # avatar frames, px (square)
+    steps: int = 8                      # sampler steps per chunk
+    user_size: int = 256                # px of the user's clip: the pipeline only tracks it, and it is
+                                        # shown in a 320-px panel, so larger costs time for nothing
     portrait: Path | None = None        # None: the bundled astronaut
     user_portrait: Path | None = None   # None: the bundled Grace Hopper photo
-    report_width_px: int = 512          # errors are reported in pixels of a frame this wide
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 2.0 <= float(self.seconds) <= 600.0:
+            problems.append(f"seconds must be in 2..600 (got {self.seconds})")
+        if not 64 <= int(self.user_size) <= 2048:
+            problems.append(f"user_size must be 64..2048 px (got {self.user_size})")
+        if problems:       # size and steps are checked by PipelineConfig
+            raise InputError(None, "invalid demo config: " + "; ".join(problems))
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    outputs: dict[str, Path]                 # name -> file or folder (see the module docstring)
+    timings: dict[str, float]                # stage -> wall seconds
+    metrics: dict[str, dict[str, float]]     # variant ("GT", "model") -> headline metric -> value
+    load_average: tuple[float, float]        # 1-min load average before and after the run
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.timings.values())
 
 
 def landmark_overlay(image: np.ndarray, landmarks: np.ndarray, panel: int = 512) -> np.ndarray:
@@ -73,57 +131,151 @@ def landmark_overlay(image: np.ndarray, landmarks: np.ndarray, panel: int = 512)
     return np.concatenate([full, zoom], axis=1)[:, :, ::-1]
 
 
-def _edited_motions(landmarks: np.ndarray, size: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Expressions and head turns made from the portrait's own landmarks: (1, 478, 3) each."""
-    return {
-        "mouth open": edits.open_mouth(landmarks, 0.08, size)[None],
-        "smile": edits.smile(landmarks, 0.05, size)[None],
-        "blink": edits.blink(landmarks, 1.0, size)[None],
-        "brows raised": edits.raise_brows(landmarks, 0.04, size)[None],
-        "head turned 20°": edits.rotate_head(landmarks, 20.0, 0.0, 0.0, size)[None],
-        "talking sequence (250 frames)": edits.demo_motion(landmarks, size, n_frames=250),
-    }
+def write_overlay(portrait: Path, dest: Path) -> Path:
+    """Track the portrait (NoFaceError naming it when there is no face) and write its landmark overlay."""
+    from echo_ihg.io.media import read_image
+    from echo_ihg.tracking.face_mesh import track_image
+
+    image = read_image(portrait)
+    landmarks = track_image(portrait)
+    with atomic_path(dest) as tmp:
+        cv2.imwrite(str(tmp), landmark_overlay(image, landmarks)[:, :, ::-1])
+    return dest
 
 
-def run_foundation_demo(cfg: DemoConfig) -> dict:
+def run_demo(cfg: DemoConfig = DemoConfig(), progress_bars: bool = True) -> DemoResult:
+    """Run every stage (module docstring) and return where everything is. Errors (EchoError) name the
+    missing or bad file: no default model bundled, a portrait without a face, an unreadable checkpoint."""
+    from echo_ihg.assets import default_portrait, default_user_portrait
+    from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
+
     out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    portrait_path = Path(cfg.portrait) if cfg.portrait else default_portrait()
-    user_path = Path(cfg.user_portrait) if cfg.user_portrait else default_user_portrait()
-    portrait = read_image(portrait_path)
-    h, w = portrait.shape[:2]
-    landmarks = track_image(portrait_path)
-    overlay_path = out / "portrait_landmarks.png"
-    with atomic_path(overlay_path) as tmp:
-        cv2.imwrite(str(tmp), landmark_overlay(portrait, landmarks)[:, :, ::-1])
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "the output path exists and is not a folder")
+    portrait = Path(cfg.portrait) if cfg.portrait else default_portrait()
+    user_portrait = Path(cfg.user_portrait) if cfg.user_portrait else default_user_portrait()
+    for p in (portrait, user_portrait):
+        if not p.is_file():
+            raise InputError(p, "portrait file not found")
+    load_before = os.getloadavg()[0]
+    timer, files = StageTimer(), {}
+    pipe_cfg = PipelineConfig(steps=cfg.steps, seed=cfg.seed, size=cfg.size)
+    synth_cfg = _synth_config(cfg)
+    eval_cfg = _eval_config(cfg)
+    bar = progress(total=len(STAGES), desc="demo", unit="stage", enabled=None if progress_bars else False)
+    stage = _stages(timer, bar)
+    try:
+        with stage("model"):
+            pipe = Pipeline(cfg.checkpoint, pipe_cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        files["config"] = out / "config.json"
+        write_json(files["config"], {"demo": config_to_dict(cfg), "model": pipe.model_source,
+                                     "pipeline": config_to_dict(pipe_cfg), "synth": config_to_dict(synth_cfg),
+                                     "eval": config_to_dict(eval_cfg)})
+        with stage("portrait"):
+            files["portrait_landmarks"] = write_overlay(portrait, out / "portrait_landmarks.png")
+        with stage("conversation"):
+            files.update(write_conversation(out / "inputs", synth_cfg))
+        with stage("user video"):
+            files["user_video"] = render_user_clip(files["session"], user_portrait, out / "inputs" / "user.mp4",
+                                                   cfg.user_size, progress_bars)
+        args = (portrait, files["avatar_speech"], files["user_video"], files["transcript"])
+        with stage("avatar"):
+            avatar = pipe.generate(*args, out=out / "avatar.mp4", side_by_side=False, progress_bars=progress_bars)
+        with stage("side by side"):
+            side = pipe.generate(*args, out=out / "side_by_side.mp4", side_by_side=True,
+                                 progress_bars=progress_bars)
+        with stage("evaluation"):
+            report = evaluate_demo(files["session"], avatar.motion, pipe.codec, out / "report", eval_cfg,
+                                   config=config_to_dict(cfg))
+    finally:
+        bar.close()
+    files.update(avatar=avatar.video, avatar_sidecar=avatar.sidecar, side_by_side=side.video,
+                 side_by_side_sidecar=side.sidecar, report=report.report, metrics=report.report.parent / "metrics.json")
+    headline = {v: {m: float(r[seg][m]) for seg, m in HEADLINE if m in r.get(seg, {})}
+                for v, r in report.results.items()}
+    result = DemoResult(out, files, dict(timer.seconds), headline, (load_before, os.getloadavg()[0]),
+                        list(dict.fromkeys(avatar.warnings + side.warnings)))
+    write_json(out / "demo.json", {
+        "outputs": {k: str(v) for k, v in files.items()}, "timings_s": {k: round(v, 2) for k, v in timer.seconds.items()},
+        "total_s": round(result.total_s, 2), "load_average_1min": [round(x, 2) for x in result.load_average],
+        "cpu_count": os.cpu_count(), "conversation_s": avatar.duration_s, "model": pipe.model_source,
+        "pipeline_timings_s": {"avatar": avatar.timings, "side_by_side": side.timings},
+        "headline_metrics": headline, "warnings": result.warnings})
+    files["summary"] = out / "demo.json"
+    return result
 
-    codec = default_codec()
-    rows: dict[str, dict[str, float]] = {}
-    # identity + expression through the codec against the canonical neutral: the hardest case
-    user = read_image(user_path)
-    for name, img, lm in (("portrait vs canonical neutral", portrait, landmarks),
-                          ("second face vs canonical neutral", user, track_image(user_path))):
-        aspect = img.shape[1] / img.shape[0]
-        rows[name] = round_trip_errors(lm[None], canonical_landmarks(aspect=aspect), codec, aspect=aspect,
-                                       width_px=cfg.report_width_px)
-    # expression motion against the portrait's own neutral: what the renderer is driven with
-    for name, motion in _edited_motions(landmarks, (w, h)).items():
-        rows[name] = round_trip_errors(motion, landmarks, codec, aspect=w / h, width_px=cfg.report_width_px)
 
-    report = {"portrait": str(portrait_path), "user_portrait": str(user_path),
-              "codec_dim": codec.dim, "width_px": cfg.report_width_px, "round_trip": rows,
-              "seconds": round(time.perf_counter() - t0, 2), "config": config_to_dict(cfg)}
-    write_json(out / "codec_report.json", report)
-    write_text(out / "codec_report.md", format_report(report))
-    return {"overlay": overlay_path, "report_json": out / "codec_report.json",
-            "report_md": out / "codec_report.md", "report": report}
+def _stages(timer: StageTimer, bar):
+    """stage(name): a context that times the stage and advances the demo's stage bar."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def stage(name: str):
+        bar.set_description(f"demo: {name}")
+        log.info("demo stage %d/%d: %s", STAGES.index(name) + 1, len(STAGES), name)
+        with timer(name):
+            yield
+        bar.update(1)
+
+    return stage
 
 
-def format_report(report: dict) -> str:
-    lines = [f"# Motion codec round trip (D = {report['codec_dim']}, pixels of a {report['width_px']}-px frame)",
-             "", "| motion | frames | face mean | face p95 | face max | iris mean |", "|---|---|---|---|---|---|"]
-    for name, r in report["round_trip"].items():
-        lines.append(f"| {name} | {int(r['frames'])} | {r['face_mean_px']:.2f} | {r['face_p95_px']:.2f} | "
-                     f"{r['face_max_px']:.2f} | {r['iris_mean_px']:.2f} |")
-    return "\n".join(lines) + "\n"
+def _synth_config(cfg: DemoConfig):
+    from echo_ihg.synth.generate import SynthConfig
+
+    return SynthConfig(sessions=1, seconds=float(cfg.seconds), seed=cfg.seed, workers=1)
+
+
+def _eval_config(cfg: DemoConfig):
+    from echo_ihg.eval.runner import EvalConfig
+
+    # one generation of participant A; the example video is the pipeline's side-by-side
+    return EvalConfig(samples=1, seed=cfg.seed, steps=cfg.steps, participants=("A",), video_seconds=0.0)
+
+
+def write_conversation(dest: Path, synth_cfg) -> dict[str, Path]:
+    """One synthetic conversation into dest: session/ (ground truth), avatar_speech.wav (A's voice) and
+    transcript.jsonl. The session comes from the first test-split slot of the corpus `synth_cfg` describes,
+    so its faces and dialogue templates are held out from a model trained on that corpus's train split."""
+    from echo_ihg.data.session import write_session
+    from echo_ihg.data.transcript import write_transcript
+    from echo_ihg.io.media import write_wav
+    from echo_ihg.synth.generate import generate_session, identity_pool
+
+    index = synth_cfg.test_every - 1            # generate.split_of: the first index of the test split
+    session = generate_session(index, synth_cfg, identity_pool())
+    dest.mkdir(parents=True, exist_ok=True)
+    files = {"session": write_session(dest / "session", session), "avatar_speech": dest / "avatar_speech.wav",
+             "transcript": dest / "transcript.jsonl"}
+    write_wav(files["avatar_speech"], np.asarray(session.A.audio))
+    write_transcript(files["transcript"], session.transcript)
+    return files
+
+
+def render_user_clip(session_dir: Path, portrait: Path, dest: Path, size: int, progress_bars: bool = True) -> Path:
+    """Participant B of the session animated onto `portrait` with B's voice: the user's video (+ dest.json)."""
+    from echo_ihg.cli.render import render_to_file
+    from echo_ihg.render.base import RenderConfig
+
+    render_to_file(portrait, dest, RenderConfig(size=int(size)), session=session_dir, participant="B",
+                   progress=progress_bars)
+    return dest
+
+
+def evaluate_demo(session_dir: Path, motion: np.ndarray, codec, dest: Path, eval_cfg, config: dict[str, Any]):
+    """Participant A's generated motion (T, Dm, normalised) against A's ground truth -> dest/ (atomic)."""
+    from echo_ihg.eval.runner import evaluate_generation, session_inputs
+
+    inputs = session_inputs(session_dir, eval_cfg)
+    if not inputs:
+        raise InputError(session_dir, "participant A of the demo conversation is not usable as the avatar")
+    notes = [f"The demo's conversation ({inputs[0].T / FPS:.1f} s, synthetic: its truth is known): the avatar "
+             "(participant A) generated by the model from A's speech, the user's rendered video and the "
+             "transcript, scored against A's ground-truth motion. Row 'GT' scores the ground truth itself "
+             "(the reference). One generation: diversity metrics are not meaningful."]
+    with atomic_dir(dest) as tmp:
+        result = evaluate_generation(inputs[0], motion, codec, tmp, name="model", cfg=eval_cfg, config=config,
+                                     video="../side_by_side.mp4", notes=notes,
+                                     title="echo-ihg demo: generated avatar vs the synthetic ground truth")
+    return replace(result, report=dest / result.report.name)     # the page, now under its final name
