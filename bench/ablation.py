@@ -15,6 +15,11 @@ variant gets the same steps, batch and data. Trained models are cached under RUN
 when their resolved training configuration is unchanged. Evaluation: `echo_ihg.eval.runner.run_evaluation`
 per seed (sampling seed = training seed), all variants on the same inputs; reports go to RUNS/eval_<seed>/.
 
+With --stage1 DIR every row and seed starts stage 2 from one trained stage-1 model (e.g. the default model's
+stage 1): the rows differ only in what ECHO adds in stage 2, stage 1 is paid once, and the seeds vary the
+stage-2 initialisation of the user branch, the data order and sampling. "w/o SDCM" starts from the same weights
+with SDCM replaced by the entangled fusion, whose one cross-attention starts as SDCM's audio attention.
+
 Columns (docs/metrics.md): rPCC↓ SID↑ Var↑ FD↓ on expression codes over all frames; LSE-D↓ LSE-C↑ of the
 motion sync expert on the avatar's speaking frames; FRCorr↑ FRSyn↓ (REACT, 10-s windows); lip sync during
 overlapped speech: LSE-D on the overlap segment and the lips' correlation with the avatar's own audio envelope
@@ -61,6 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=120.0, help="seconds per generated session")
     p.add_argument("--runs", default="runs/ablation", help="cache of trained models, reports and tables")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--stage1", default=None,
+                   help="a trained stage-1 model folder shared by every row and seed (stage 1 is then not "
+                        "trained; seeds vary stage 2 and sampling); its codec and size are used")
     p.add_argument("--steps1", type=int, default=1500, help="stage-1 steps per variant")
     p.add_argument("--steps2", type=int, default=500, help="stage-2 steps per variant")
     p.add_argument("--batch", type=int, default=16)
@@ -100,14 +108,62 @@ def train_config(args, overrides: dict, seed: int, stage: int):
     from echo_ihg.train.config import TrainConfig
 
     model = ModelConfig(size=args.size, **overrides)
+    codec = ""
+    if args.stage1:     # the shared stage-1 model fixes the size and the codec
+        stage1 = json.loads((Path(args.stage1) / "model.json").read_text())
+        model = ModelConfig(**{**stage1["model"]["cfg"], **overrides, "user_branch": True})
+        codec = str(Path(args.stage1) / "codec.safetensors")
     data = DataConfig() if args.history is None else DataConfig(history_frames=args.history,
                                                                 describe_frames=args.history)
     if args.tiny:
         data = dataclasses.replace(data, shards=2, stride=10)
-    return TrainConfig(stage=stage, model=model, data=data, text_encoder=args.text_encoder, batch=args.batch,
+    return TrainConfig(stage=stage, model=model, data=data, codec=codec, text_encoder=args.text_encoder,
+                       batch=args.batch,
                        steps=args.steps1 if stage == 1 else args.steps2, seed=seed,
                        warmup=min(100, max(1, (args.steps1 if stage == 1 else args.steps2) // 10)),
                        ckpt_interval=max(args.steps1, args.steps2), log_interval=max(1, args.steps2 // 10))
+
+
+def entangled_init(stage1: Path, dest: Path) -> Path:
+    """The shared stage-1 model with SDCM swapped for the entangled fusion ("w/o SDCM"), written to dest.
+
+    In stage 1 (user branch off) SDCM's output is its audio attention h_avt, scaled per token by the gate; the
+    entangled fusion's one cross-attention over [audio window; user tokens] starts as that audio attention
+    (same weights), so "w/o SDCM" starts stage 2 from the same stage-1 training as every other row.
+    """
+    import shutil
+
+    from echo_ihg.model.config import ModelConfig
+    from echo_ihg.model.echo import EchoModel
+    from echo_ihg.train.checkpoint import load_model
+    from echo_ihg.utils.atomic import atomic_dir, write_json
+
+    if (dest / "model.json").is_file():
+        return dest
+    src, _, meta = load_model(stage1)
+    args = src.constructor_args()
+    cfg = dataclasses.replace(src.cfg, use_sdcm=False)
+    model = EchoModel(args["layout"], args["centres"], cfg)
+    weights = {k.replace(".fusion.attn_avt.", ".fusion.attn."): v for k, v in src.state_dict().items()
+               if ".fusion." not in k or ".fusion.attn_avt." in k}
+    model.load_state_dict(weights, strict=True)
+    from safetensors.torch import save_file
+
+    with atomic_dir(dest) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+        for f in ("codec.safetensors", "codec.json"):
+            shutil.copy2(stage1 / f, tmp / f)
+        write_json(tmp / "model.json", {**meta, "model": model.constructor_args(),
+                                        "note": f"bench/ablation.py: {stage1} with SDCM -> entangled fusion"})
+    return dest
+
+
+def shared_stage1(args, name: str) -> Path:
+    """The stage-1 model every row starts stage 2 from (--stage1); w/o SDCM gets its entangled copy."""
+    stage1 = Path(args.stage1)
+    if not VARIANTS[name].get("use_sdcm", True):
+        return entangled_init(stage1, Path(args.runs) / "stage1_entangled")
+    return stage1
 
 
 def trained_model(args, corpus: Path, name: str, seed: int) -> Path:
@@ -117,8 +173,8 @@ def trained_model(args, corpus: Path, name: str, seed: int) -> Path:
     from echo_ihg.utils.config import config_to_dict
 
     base = Path(args.runs) / f"seed{seed}" / name.replace("/", "_").replace(" ", "_")
-    init = None
-    for stage in (1, 2):
+    init = shared_stage1(args, name) if args.stage1 else None
+    for stage in ((2,) if args.stage1 else (1, 2)):
         cfg = train_config(args, VARIANTS[name], seed, stage)
         run = base / f"stage{stage}"
         model_dir = run / "model"
@@ -145,12 +201,36 @@ def evaluate_seed(args, corpus: Path, seed: int, models: dict[str, Path]) -> dic
     cfg = EvalConfig(samples=args.samples, seed=seed, steps=args.eval_steps, max_sessions=args.max_sessions,
                      video_seconds=args.video_seconds if seed == args.seeds[0] else 0.0)
     out = Path(args.runs) / f"eval_seed{seed}"
+    cached = cached_results(out, cfg, models)
+    if cached is not None:
+        print(f"[ablation] seed {seed}: evaluation cached in {out}")
+        return cached
     res = run_evaluation(corpus, [Variant(n, p) for n, p in models.items()], out, cfg,
-                         notes=[f"bench/ablation.py, seed {seed}: {args.steps1}+{args.steps2} steps, batch "
+                         notes=[f"bench/ablation.py, seed {seed}: {args.stage1 or args.steps1}+{args.steps2} "
+                                f"steps, batch "
                                 f"{args.batch}, size {args.size}"])
     print(f"[ablation] seed {seed}: evaluated {len(models)} variants on {len(res.items)} inputs in "
           f"{res.seconds:.0f} s -> {res.report}")
     return res.results
+
+
+def cached_results(out: Path, cfg, models: dict[str, Path]) -> dict | None:
+    """The results of an earlier evaluation of exactly these models (same trained weights, same evaluation
+    configuration), so that seeds can run in parallel processes and one last run only assembles the table."""
+    from echo_ihg.utils.config import config_to_dict
+
+    metrics = out / "metrics.json"
+    if not metrics.is_file():
+        return None
+    stored = json.loads(metrics.read_text())
+    conf = stored.get("config", {})
+    same_eval = {k: v for k, v in conf.get("eval", {}).items() if k != "video_seconds"} == {
+        k: v for k, v in json.loads(json.dumps(config_to_dict(cfg))).items() if k != "video_seconds"}
+    ckpts = {n: v.get("checkpoint") for n, v in conf.get("variants", {}).items()}
+    fresh = all(metrics.stat().st_mtime > (p / "model.safetensors").stat().st_mtime for p in models.values())
+    if same_eval and fresh and ckpts == {n: str(p) for n, p in models.items()}:
+        return stored["results"]
+    return None
 
 
 def aggregate(per_seed: list[dict], rows: list[str], cols) -> dict[str, list[tuple[float, float, int]]]:
@@ -197,7 +277,8 @@ def main(argv=None) -> int:
         models = {name: trained_model(args, corpus, name, seed) for name in args.variants}
         per_seed.append(evaluate_seed(args, corpus, seed, models))
     rows = ["GT", *args.variants]
-    budget = (f"budget: {args.steps1}+{args.steps2} steps x batch {args.batch}, size {args.size}, "
+    stages = f"shared stage 1 {args.stage1} + {args.steps2}" if args.stage1 else f"{args.steps1}+{args.steps2}"
+    budget = (f"budget: {stages} steps x batch {args.batch}, size {args.size}, "
               f"seeds {args.seeds}, {args.samples} samples x {args.eval_steps} sampler steps; corpus {corpus}"
               + ("  [TINY BUDGET: plumbing check, the numbers mean nothing]" if args.tiny else ""))
     text = "\n\n".join([budget, table("ECHO's table (mean ± std over seeds)", aggregate(per_seed, rows, MAIN), MAIN),

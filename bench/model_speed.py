@@ -1,20 +1,24 @@
 #!/usr/bin/env python
 """Motion generator speed: parameters, forward time per chunk, generation real-time factor, streaming latency.
 
-    .venv/bin/python bench/model_speed.py [--threads 2] [--seconds 30] [--sizes tiny small]
+    .venv/bin/python bench/model_speed.py [--threads 2] [--seconds 30] [--steps 4 6] [--hops 8 0]
+    .venv/bin/python bench/model_speed.py --random --sizes tiny small base     # random weights per size
 
-Weights are random (speed does not depend on training). One chunk = `chunk_frames` (50 = 2 s) frames of which
-`chunk_frames − overlap` are new. Real-time factor (RTF) = seconds of motion generated per wall-clock second,
-measured on the full long-form engine (LPE scan, behaviour describer, affect model, text encoder with a warm
-cache, DDIM sampler, continuity constraint) over `--seconds` of conversation; "per CPU s" divides by the
-process CPU time instead, which stays meaningful when other jobs load the shared machine. Streaming latency =
-wall time of one chunk step of the streaming engine (median and max). Targets (2-core machine): RTF ≥ 10 with
-≤ 10 steps; a streaming step ≤ 100 ms per 320 ms of motion.
+The bundled default model (or --checkpoint) is measured when it exists, else random weights (speed does not
+depend on training). One chunk = `chunk_frames` (50 = 2 s) frames. Real-time factor (RTF) = seconds of motion
+generated per wall-clock second on the long-form engine (LPE scan, behaviour describer, affect model, text
+encoder with a warm cache, DDIM sampler, continuity constraint) over `--seconds` of conversation, with the
+default overlap (46 new frames per chunk); "per CPU s" divides by the process CPU time instead, which stays
+meaningful when other jobs load the shared machine. Streaming table: the streaming engine is fed `hop` frames
+at a time and each step emits `hop` new frames (overlap = chunk − hop: the model still samples a full chunk,
+the earlier frames inpainted), so a smaller hop means a faster reaction at a higher cost per second. Targets
+(2-core machine): RTF ≥ 10 with ≤ 10 steps; a streaming step ≤ 100 ms for a 320 ms hop (8 frames).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -99,24 +103,63 @@ def conversation(seconds: float, dm: int, seed: int = 0) -> dict:
                                       "thanks, that helps"][i % 4]} for i in range(int(seconds // 4))])
 
 
+def models(args) -> list[tuple[str, EchoModel]]:
+    """(label, model): the given / bundled default checkpoint, else random weights of each --sizes."""
+    from echo_ihg.inference.model_io import load_inference_model
+
+    if not args.random:
+        try:
+            loaded = load_inference_model(args.checkpoint)
+            return [(f"{loaded.model.cfg.size}*", loaded.model.eval())]
+        except Exception as exc:  # noqa: BLE001 — no trained model: fall back to random weights, say so
+            print(f"(no trained model: {exc}; random weights)")
+    out = []
+    for size in args.sizes:
+        torch.manual_seed(0)
+        model = EchoModel(layout(), canonical_centres(), ModelConfig(size=size)).eval()
+        randomise(model)
+        out.append((size, model))
+    return out
+
+
+def stream_latency(model: EchoModel, conv: dict, smp: SamplerConfig, cond: TextConditioner, hop: int,
+                   chunks: int = 20) -> list[float]:
+    """Wall ms of each streaming step that emits `hop` new frames (inputs pushed hop frames at a time)."""
+    smp = dataclasses.replace(smp, overlap=model.cfg.chunk_frames - hop)
+    gen = StreamingGenerator(model, conv["identity"], smp, cond)
+    lat = []
+    for a in range(0, min(len(conv["avatar_vad"]) - hop, chunks * hop), hop):
+        sl = slice(a, a + hop)
+        gen.push_user(conv["user_audio"][sl], conv["user_motion"][sl],
+                      {k: v[sl] for k, v in conv["user_attributes"].items()}, conv["user_vad"][sl])
+        gen.push_avatar(conv["avatar_audio"][sl], conv["avatar_vad"][sl])
+        t0 = time.perf_counter()
+        got = gen.pull()
+        if len(got):
+            lat.append(1e3 * (time.perf_counter() - t0))
+    return lat
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--checkpoint", default=None, help="model folder (default: the bundled default model)")
+    ap.add_argument("--random", action="store_true", help="random weights of --sizes instead of a trained model")
     ap.add_argument("--sizes", nargs="+", default=["tiny", "small", "base"])
     ap.add_argument("--steps", type=int, nargs="+", default=[4, 6, 8, 10])
+    ap.add_argument("--hops", type=int, nargs="+", default=[8, 0],
+                    help="new frames per streaming step (8 = 320 ms; 0 = chunk − default overlap)")
     ap.add_argument("--hashing-encoder", action="store_true", help="skip MiniLM (its load takes a few s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     encoder = HashingEncoderForTests() if args.hashing_encoder else MiniLMEncoder()
-    print(f"threads={args.threads}  load average={os.getloadavg()[0]:.1f}  conversation={args.seconds:g} s")
+    print(f"threads={args.threads}  load average={os.getloadavg()[0]:.1f}  conversation={args.seconds:g} s  "
+          f"(* = trained checkpoint)")
     print(f"{'size':6} {'params':>9} {'MB':>6} {'fwd B=1 ms':>11} {'fwd B=2 ms':>11} {'steps':>5} {'cfg':>4} "
-          f"{'RTF':>6} {'RTF/CPU s':>9} {'stream med ms':>13} {'stream max ms':>13}")
-    lay, centres = layout(), canonical_centres()
-    for size in args.sizes:
-        torch.manual_seed(0)
-        model = EchoModel(lay, centres, ModelConfig(size=size)).eval()
-        randomise(model)
+          f"{'RTF':>6} {'RTF/CPU s':>9}")
+    stream_rows = []
+    for label, model in models(args):
         n = sum(p.numel() for p in model.parameters())
         f1, f2 = forward_ms(model, 1), forward_ms(model, 2)
         conv = conversation(args.seconds, model.motion_dim)
@@ -134,21 +177,20 @@ def main() -> int:
                                           conv["user_vad"], conv["transcript"], smp, cond)
                 wall, cpu = time.perf_counter() - w0, cpu_time() - c0
                 secs = len(out) / FPS
-                gen = StreamingGenerator(model, conv["identity"], smp, cond)
-                lat = []
-                step = gen.model.cfg.chunk_frames - smp.overlap
-                for a in range(0, min(len(out), 20 * step), step):
-                    sl = slice(a, a + step)
-                    gen.push_user(conv["user_audio"][sl], conv["user_motion"][sl],
-                                  {k: v[sl] for k, v in conv["user_attributes"].items()}, conv["user_vad"][sl])
-                    gen.push_avatar(conv["avatar_audio"][sl], conv["avatar_vad"][sl])
-                    t0 = time.perf_counter()
-                    got = gen.pull()
-                    if len(got):
-                        lat.append(1e3 * (time.perf_counter() - t0))
-                print(f"{size:6} {n:9d} {n * 4 / 1e6:6.2f} {f1:11.1f} {f2:11.1f} {steps:5d} {guidance:4g} "
-                      f"{secs / wall:6.1f} {secs / max(cpu, 1e-9):9.1f} {statistics.median(lat):13.0f} "
-                      f"{max(lat):13.0f}")
+                print(f"{label:6} {n:9d} {n * 4 / 1e6:6.2f} {f1:11.1f} {f2:11.1f} {steps:5d} {guidance:4g} "
+                      f"{secs / wall:6.1f} {secs / max(cpu, 1e-9):9.1f}")
+                if guidance != 1.0:
+                    continue
+                for hop in args.hops:
+                    hop = hop or model.cfg.chunk_frames - SamplerConfig().overlap
+                    lat = stream_latency(model, conv, smp, cond, hop)
+                    stream_rows.append((label, steps, hop, statistics.median(lat), float(np.percentile(lat, 95)),
+                                        statistics.median(lat) * 8 / hop))
+    print(f"\nstreaming: one step emits `hop` new frames (window = chunk, the rest inpainted); the avatar reacts "
+          f"to user input ≥ one hop late\n{'size':6} {'steps':>5} {'hop frames':>10} {'hop ms':>7} "
+          f"{'step med ms':>11} {'step p95 ms':>11} {'ms per 320 ms':>13}")
+    for label, steps, hop, med, p95, per320 in stream_rows:
+        print(f"{label:6} {steps:5d} {hop:10d} {hop * 1000 // FPS:7d} {med:11.0f} {p95:11.0f} {per320:13.0f}")
     return 0
 
 

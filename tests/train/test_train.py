@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -131,3 +132,20 @@ def test_truncated_history_gradient_keeps_the_forward(tiny_synth_corpus, tmp_pat
         loss, _ = chunk_loss(net, batch, t, noise, None, trainer.weights, 0.5)
         loss.backward()
     assert trainer.model.lcu.lpe.audio_scan.A_log.grad is not None      # the truncated path is differentiable
+
+
+@pytest.mark.parametrize("switch", [{"use_lpe": False}, {"use_hbcu": False}, {"use_lau": False},
+                                    {"audio_only": True}, {"short_window_frames": 50}])
+def test_user_side_ablations_start_from_the_same_stage1(stage1, tiny_synth_corpus, tmp_path, switch):
+    """bench/ablation.py --stage1: the user-side switches leave the stage-1 path alone, so every row starts
+    stage 2 from one stage-1 model; switching SDCM off changes that path and is refused."""
+    _, r1 = stage1
+    base = tiny_config(stage=2, steps=1)
+    cfg = tiny_config(stage=2, steps=1, model=dataclasses.replace(base.model, **switch))
+    trainer = Trainer(tiny_synth_corpus, tmp_path, cfg, init=r1.checkpoint)
+    loaded, _, _ = load_model(r1.checkpoint)
+    mine = trainer.model.state_dict()
+    assert all(torch.equal(v, mine[k]) for k, v in loaded.state_dict().items())
+    no_sdcm = tiny_config(stage=2, steps=1, model=dataclasses.replace(base.model, use_sdcm=False))
+    with pytest.raises(InputError, match="differs"):
+        Trainer(tiny_synth_corpus, tmp_path / "x", no_sdcm, init=r1.checkpoint)

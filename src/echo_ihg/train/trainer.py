@@ -100,14 +100,19 @@ def _user_keys(model: EchoModel) -> set[str]:
     return {k for k, p in model.named_parameters() if id(p) in ids}
 
 
+# ModelConfig switches that only change the user branch (LCU, SDCM's user attention), which stage 2 starts
+# fresh anyway: every ablation of the user side can start from the same stage-1 model (bench/ablation.py).
+USER_BRANCH_SWITCHES = ("user_branch", "use_lpe", "use_hbcu", "use_lau", "audio_only", "short_window_frames")
+
+
 def _init_from(model: EchoModel, init: Path) -> MotionCodec:
     """Stage 2 from a stage-1 checkpoint or exported model: its (EMA) weights; the user branch stays fresh."""
     src, codec, meta = ck.load_model(init)
     mine, theirs = model.constructor_args(), src.constructor_args()
-    if mine["layout"] != theirs["layout"] or {**mine["cfg"], "user_branch": None} != {**theirs["cfg"],
-                                                                                       "user_branch": None}:
+    inert = dict.fromkeys(USER_BRANCH_SWITCHES)
+    if mine["layout"] != theirs["layout"] or {**mine["cfg"], **inert} != {**theirs["cfg"], **inert}:
         raise InputError(init, "the initial checkpoint's model differs from this stage's model "
-                               "(size, chunk or layout); only the user branch may differ")
+                               "(size, chunk, layout or SDCM); only the user branch may differ")
     missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
     stray = set(missing) - _user_keys(model)
     if unexpected or stray:
