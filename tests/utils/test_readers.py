@@ -29,3 +29,29 @@ def test_load_npy(tmp_path):
         load_npy(tmp_path / "junk.npy")
     with pytest.raises(InputError, match="missing.npy.*file not found"):
         load_npy(tmp_path / "missing.npy")
+
+
+def test_read_and_load_safetensors(tmp_path):
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from echo_ihg.utils.readers import load_safetensors, read_safetensors
+
+    save_file({"w": torch.arange(6.0).reshape(2, 3)}, str(tmp_path / "a.safetensors"), metadata={"k": "v"})
+    tensors, meta = read_safetensors(tmp_path / "a.safetensors")
+    assert tensors["w"].tolist() == [[0, 1, 2], [3, 4, 5]] and meta == {"k": "v"}
+    arrays, _ = read_safetensors(tmp_path / "a.safetensors", framework="numpy")
+    assert isinstance(arrays["w"], np.ndarray) and arrays["w"].shape == (2, 3)
+    assert set(load_safetensors(tmp_path / "a.safetensors")) == {"w"}
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "plain.safetensors"))
+    assert read_safetensors(tmp_path / "plain.safetensors")[1] == {}
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors at all")
+    with pytest.raises(InputError, match="junk.safetensors.*not a readable safetensors file"):
+        load_safetensors(tmp_path / "junk.safetensors")
+    whole = (tmp_path / "a.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(whole[:len(whole) - 8])
+    with pytest.raises(InputError, match="cut.safetensors.*not a readable safetensors file"):
+        load_safetensors(tmp_path / "cut.safetensors")
+    with pytest.raises(InputError, match="missing.safetensors.*no weights here"):
+        load_safetensors(tmp_path / "missing.safetensors", missing="no weights here")

@@ -103,7 +103,7 @@ class SyncExpert(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> "SyncExpert":
-        from safetensors.torch import load_file
+        from echo_ihg.utils.readers import load_safetensors
 
         path = Path(path).with_suffix("")
         meta_path, weights = path.with_suffix(".json"), path.with_suffix(".safetensors")
@@ -115,7 +115,7 @@ class SyncExpert(nn.Module):
             if meta.get("format") != FORMAT:
                 raise InputError(meta_path, f"not a sync expert (format {meta.get('format')!r})")
             model = cls(config_from_dict(SyncExpertConfig, meta["config"]))
-            state = load_file(str(weights))
+            state = load_safetensors(weights, missing="sync expert file not found")
         except InputError:
             raise
         except Exception as exc:

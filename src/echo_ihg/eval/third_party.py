@@ -68,19 +68,19 @@ def _skipped(name: str, kind: str) -> MetricOutcome:
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from .safetensors or a torch file (weights_only=True). Unwraps a
     {"state_dict": ...} checkpoint and strips DataParallel's "module." prefix."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "weights file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from echo_ihg.utils.readers import load_safetensors
 
-            state = load_file(str(path))
-        else:
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        state = load_safetensors(path, missing="weights file not found")
+    elif not path.is_file():
+        raise InputError(path, "weights file not found")
+    else:
+        try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling, truncated file, not a zip/pickle: all "not a weights file"
-        raise InputError(path, f"cannot read weights ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
-                         ) from exc
+        except Exception as exc:  # unpickling, truncated file, not a zip/pickle: all "not a weights file"
+            raise InputError(path, f"cannot read weights ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0][:200]})") from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -18,6 +18,7 @@ from typing import Any
 from echo_ihg.errors import InputError
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.utils.atomic import atomic_path, write_json
+from echo_ihg.utils.readers import read_safetensors
 
 FORMAT = "echo-ihg-model-v1"
 
@@ -37,17 +38,9 @@ def save_model(dest: str | Path, model: EchoModel, meta: dict[str, Any] | None =
 
 def load_model(path: str | Path) -> tuple[EchoModel, dict[str, Any]]:
     """-> (model in eval mode, meta). The JSON next to the weights wins over the embedded copy."""
-    from safetensors import safe_open
-
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "model checkpoint not found")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            embedded = (f.metadata() or {}).get("echo_ihg")
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises several types for corrupt files
-        raise InputError(path, f"not a readable safetensors file ({exc})") from None
+    state, header = read_safetensors(path, missing="model checkpoint not found")
+    embedded = header.get("echo_ihg")
     side = path.with_suffix(".json")
     try:
         info = json.loads(side.read_text()) if side.is_file() else json.loads(embedded or "null")

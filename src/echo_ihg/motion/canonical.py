@@ -75,9 +75,9 @@ def validate_landmarks(landmarks: np.ndarray, source: str | Path | None = None, 
 
 @functools.cache
 def _load_asset() -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
+    from echo_ihg.utils.readers import read_safetensors
 
-    data = load_file(str(asset_path(ASSET_NAME)))
+    data, _ = read_safetensors(asset_path(ASSET_NAME), framework="numpy")
     for v in data.values():
         v.setflags(write=False)
     return data

@@ -274,16 +274,13 @@ class MotionCodec:
     @classmethod
     def load(cls, path: str | Path) -> "MotionCodec":
         """Read a codec written by `save`. Raises InputError for a missing, corrupt or incompatible file."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(path, "codec file not found")
-        try:
-            from safetensors import safe_open
+        from echo_ihg.utils.readers import read_safetensors
 
-            with safe_open(str(path), framework="numpy") as f:
-                meta = json.loads((f.metadata() or {})["codec"])
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as exc:  # safetensors raises several types for corrupt files
+        path = Path(path)
+        tensors, header = read_safetensors(path, missing="codec file not found", framework="numpy")
+        try:
+            meta = json.loads(header["codec"])
+        except (KeyError, ValueError) as exc:
             raise InputError(path, f"not a readable motion codec file ({type(exc).__name__}: {exc})") from None
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
             raise InputError(path, f"unsupported codec format {meta.get('format')!r} version "

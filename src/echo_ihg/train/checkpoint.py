@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from echo_ihg.errors import InputError
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.motion.codec import MotionCodec
 from echo_ihg.utils.atomic import atomic_dir, write_json
-from echo_ihg.utils.readers import read_json
+from echo_ihg.utils.readers import load_safetensors, read_json
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,8 @@ def read_checkpoint_json(ckpt: str | Path) -> dict[str, Any]:
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "weights file not found")
-    try:
-        return load_file(str(path))
-    except Exception as exc:  # safetensors raises several types for corrupt files
-        raise InputError(path, f"not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+    """A checkpoint's weights file (model / ema .safetensors) -> state dict; InputError naming the file."""
+    return load_safetensors(path, missing="weights file not found")
 
 
 def load_trainer_state(ckpt: str | Path) -> dict[str, Any]:
