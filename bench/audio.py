@@ -72,7 +72,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     audio = speech_audio()
     t0 = time.perf_counter()
-    vad._silero_net()
+    vad.silero_net()
     load_s = time.perf_counter() - t0
     rows = [
         ("log-mel (80 bins, 10 ms hop)", _time(lambda: features.log_mel(audio))),

@@ -117,7 +117,8 @@ class SileroNet(nn.Module):
 
 
 @functools.lru_cache(maxsize=1)
-def _silero_net() -> SileroNet:
+def silero_net() -> SileroNet:
+    """The bundled Silero VAD network, loaded once per process."""
     return SileroNet.from_jit(silero_weights_path())
 
 
@@ -134,7 +135,7 @@ class _SileroStream(_WindowModel):
     window = SILERO_WINDOW
 
     def __init__(self) -> None:
-        self.net = _silero_net()
+        self.net = silero_net()
         self.state: tuple[torch.Tensor, torch.Tensor] | None = None
         self.buf = np.zeros(SILERO_CONTEXT, np.float32)  # context + samples of the incomplete window
 

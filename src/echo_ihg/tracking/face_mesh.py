@@ -50,7 +50,7 @@ from echo_ihg.constants import FPS, N_LANDMARKS
 from echo_ihg.errors import InputError, NoFaceError
 from echo_ihg.io.media import iter_frames_at_fps, read_image, video_info
 from echo_ihg.tracking.gaps import Gap, fill_gaps, format_time_ranges
-from echo_ihg.tracking.tracker import FaceTracker, TrackerConfig, _as_rgb, landmarks_to_array
+from echo_ihg.tracking.tracker import FaceTracker, TrackerConfig, as_rgb, landmarks_to_array
 from echo_ihg.utils.config import config_to_dict
 from echo_ihg.utils.progress import progress as progress_bar
 
@@ -76,7 +76,7 @@ def track_image(image: np.ndarray | str | Path, config: TrackerConfig | None = N
     Small images are upscaled internally (see the module docstring). Raises NoFaceError naming the file.
     """
     source = Path(image) if isinstance(image, (str, Path)) else None
-    rgb = read_image(source) if source is not None else _as_rgb(image)
+    rgb = read_image(source) if source is not None else as_rgb(image)
     config = config or TrackerConfig()
     with _static_lock:
         landmarks = _static_tracker(config).process(rgb)
@@ -154,7 +154,7 @@ def track_frames(frames: Iterable[np.ndarray], n_frames: int | None = None,
                            enabled=None if progress else False)
         try:
             for k, frame in enumerate(bar):
-                rgb = _as_rgb(frame, source)
+                rgb = as_rgb(frame, source)
                 size = same_frame_size(size, rgb, k, source)
                 found.append(tracker.process(rgb))
         finally:

@@ -133,7 +133,9 @@ def _face_box(lm: np.ndarray, width: int, height: int) -> _Box:
     return _Box(float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2), float(np.sqrt(w * h)))
 
 
-def _as_rgb(image: np.ndarray, source: str | Path | None = None) -> np.ndarray:
+def as_rgb(image: np.ndarray, source: str | Path | None = None) -> np.ndarray:
+    """An image array -> contiguous RGB uint8 (H, W, 3) for MediaPipe (no copy when it already is one);
+    not an array, empty or an unsupported dtype / shape -> InputError naming `source`."""
     if not isinstance(image, np.ndarray):
         raise InputError(source, f"expected an image array, got {type(image).__name__}")
     if image.size == 0:
@@ -201,7 +203,7 @@ class FaceTracker:
     # -- public API -------------------------------------------------------------------------------------
     def process(self, rgb: np.ndarray) -> np.ndarray | None:
         """rgb (H, W, 3) uint8 (other dtypes / grey / RGBA are converted) -> (478, 3) float32 or None."""
-        rgb = _as_rgb(rgb)
+        rgb = as_rgb(rgb)
         h, w = rgb.shape[:2]
         if self._crop is not None:
             faces, best = self._process_crop(rgb, w, h)
