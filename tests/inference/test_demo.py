@@ -54,7 +54,8 @@ def test_demo_writes_videos_report_inputs_and_configs(demo):
     summary = json.loads((out / "demo.json").read_text())
     assert list(summary["timings_s"]) == ["model", "portrait", "conversation", "user video", "avatar",
                                           "side by side", "evaluation"]
-    assert summary["conversation_s"] == SECONDS
+    assert summary["conversation_s"] == SECONDS and summary["process_cpu_s"] > 0
+    assert summary["outputs"]["avatar"].endswith("avatar.mp4") and set(summary["headline_metrics"]) == {"GT", "model"}
 
 
 def test_demo_avatar_video_has_every_frame_and_the_avatars_speech(demo):

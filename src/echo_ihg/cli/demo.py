@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_demo(cfg, progress_bars=not args.no_progress)
     out = result.outputs
     rel = _short
-    print(f"\necho-ihg demo: {result.total_s:.1f} s on {os.cpu_count()} CPU core(s), load average "
-          f"{result.load_average[0]:.1f} -> {result.load_average[1]:.1f}")
+    print(f"\necho-ihg demo: {result.total_s:.1f} s wall, {result.cpu_s:.1f} s CPU, on {os.cpu_count()} core(s) "
+          f"at a load average of {result.load_average[0]:.1f} -> {result.load_average[1]:.1f}")
     print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
     metrics = list(dict.fromkeys(m for row in result.metrics.values() for m in row))
     if metrics:
