@@ -68,14 +68,15 @@ def codec_fingerprint(codec: MotionCodec) -> str:
     return h.hexdigest()[:12]
 
 
-def _neutral(session_dir: Path, who: str) -> np.ndarray:
+def participant_neutral(session_dir: Path, who: str) -> np.ndarray:
+    """(478, 3) the neutral face of one participant (`neutral_from_sequence` over its valid frames; cached)."""
     return cached_feature(session_dir, who, "neutral", FEATURES_VERSION,
                           lambda p: neutral_from_sequence(p.landmarks, p.valid), mmap=False)
 
 
 def participant_motion(session_dir: Path, who: str, codec: MotionCodec) -> np.ndarray:
     """(T, Dm) normalised codec motion of one participant (memory-mapped)."""
-    neutral = _neutral(session_dir, who)
+    neutral = participant_neutral(session_dir, who)
     fp = codec_fingerprint(codec)
 
     def compute(p) -> np.ndarray:
@@ -194,7 +195,7 @@ def participant_features(session_dir: str | Path, who: str, codec: MotionCodec, 
     return ParticipantFeatures(
         T=session.T, motion=participant_motion(session_dir, who, codec), mel=participant_mel(session_dir, who),
         valid=np.asarray(p.valid, bool), vad=np.asarray(p.vad, np.float32),
-        identity=identity_vector(_neutral(session_dir, who)), text_table=table, text_index=index)
+        identity=identity_vector(participant_neutral(session_dir, who)), text_table=table, text_index=index)
 
 
 def session_length(session_dir: str | Path) -> int:

@@ -158,7 +158,7 @@ def load_inputs(data: Path, cfg: EvalConfig) -> list[AvatarInput]:
 def session_inputs(session_dir: Path, cfg: EvalConfig) -> list[AvatarInput]:
     """The (session, avatar) pairs of one session: one per participant in cfg.participants tracked on
     ≥ min_valid of its frames (the others are skipped with a warning)."""
-    from echo_ihg.data.train_features import _neutral, participant_attributes, participant_mel
+    from echo_ihg.data.train_features import participant_attributes, participant_mel, participant_neutral
     from echo_ihg.motion.attributes import ATTRIBUTE_NAMES
 
     d = Path(session_dir)
@@ -174,8 +174,8 @@ def session_inputs(session_dir: Path, cfg: EvalConfig) -> list[AvatarInput]:
         attrs = participant_attributes(d, user)
         out.append(AvatarInput(
             name=f"{s.session_id}:{who}", session_dir=d, session=s, who=who,
-            group=str(s.meta.get("appropriate_group", "")), neutral=_neutral(d, who),
-            user_neutral=_neutral(d, user), avatar_mel=np.asarray(participant_mel(d, who)),
+            group=str(s.meta.get("appropriate_group", "")), neutral=participant_neutral(d, who),
+            user_neutral=participant_neutral(d, user), avatar_mel=np.asarray(participant_mel(d, who)),
             user_mel=np.asarray(participant_mel(d, user)),
             avatar_vad=np.asarray(s.participant(who).vad, np.float32),
             user_vad=np.asarray(s.participant(user).vad, np.float32),
@@ -229,21 +229,22 @@ class GateRecorder:
             h.remove()
 
 
-def _conditioner(loaded, who: str):
-    from echo_ihg.model.affect import LexiconAffect
-    from echo_ihg.model.describe import BehaviourDescriber
-    from echo_ihg.model.engine import TextConditioner
+def text_conditioner(loaded, who: str):
+    """A new TextConditioner for avatar `who` with the text encoder the model was trained with (created once
+    per loaded model); None when the model reads no text."""
+    from echo_ihg.model.engine import build_text_conditioner
     from echo_ihg.train.trainer import make_text_encoder
 
-    mcfg = loaded.model.cfg
-    if not ((mcfg.uses_user and mcfg.use_hbcu) or mcfg.uses_emotion):
-        return None
-    # the encoder the model was trained with (exported models keep their TrainConfig; a lone weights file
-    # may name it in its meta); unit-test models use the hashing encoder, real ones MiniLM
-    name = str(loaded.meta.get("train_config", {}).get("text_encoder", loaded.meta.get("text_encoder", "minilm")))
-    if not hasattr(loaded, "_text_encoder"):
-        loaded._text_encoder = make_text_encoder(name)
-    return TextConditioner(BehaviourDescriber(), LexiconAffect(), loaded._text_encoder, avatar=who)
+    def encoder():
+        # exported models keep their TrainConfig; a lone weights file may name it in its meta; unit-test models
+        # use the hashing encoder, real ones MiniLM
+        if loaded.text_encoder is None:
+            meta = loaded.meta
+            name = str(meta.get("train_config", {}).get("text_encoder", meta.get("text_encoder", "minilm")))
+            loaded.text_encoder = make_text_encoder(name)
+        return loaded.text_encoder
+
+    return build_text_conditioner(loaded.model.cfg, encoder, avatar=who)
 
 
 def generate_for(loaded, inp: AvatarInput, cfg: EvalConfig, bar=None) -> Generated:
@@ -263,7 +264,7 @@ def generate_for(loaded, inp: AvatarInput, cfg: EvalConfig, bar=None) -> Generat
             rec.active = k == 0
             m, b = generate_offline(model, identity, inp.avatar_mel, inp.avatar_vad, inp.user_mel, user_motion,
                                     inp.user_attributes, inp.user_vad, inp.session.transcript, sampler,
-                                    _conditioner(loaded, inp.who), initial_motion=rest_motion(codec),
+                                    text_conditioner(loaded, inp.who), initial_motion=rest_motion(codec),
                                     seed=cfg.seed + k)
             if k == 0:
                 borders = tuple(b)

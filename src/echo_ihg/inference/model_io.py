@@ -34,6 +34,7 @@ class LoadedModel:
     codec: MotionCodec
     source: str
     meta: dict[str, Any] = field(default_factory=dict)
+    text_encoder: Any = None          # set by whoever first needs one (eval.runner: the one it was trained with)
 
 
 def default_model_path() -> Path | None:
