@@ -24,7 +24,8 @@ Output folder (every file written atomically):
     side_by_side.mp4 (+ .json)   user | avatar | attribute plots, both voices
     report/                      metrics.json, report.html, figures/: generated vs ground truth (row "GT" =
                                  the ground truth scored as a prediction: the reference)
-    demo.json                    stage timings, machine load, output paths, headline metrics
+    demo.json                    stage timings, machine load, output paths, headline metrics; written
+                                 last (removed when a run starts): its presence means a complete run
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ def run_demo(cfg: DemoConfig = DemoConfig(), progress_bars: bool = True) -> Demo
         with stage("model"):
             pipe = Pipeline(cfg.checkpoint, pipe_cfg)
         out.mkdir(parents=True, exist_ok=True)
+        (out / "demo.json").unlink(missing_ok=True)     # a failed run must not look like a complete one
         files["config"] = out / "config.json"
         write_json(files["config"], {"demo": config_to_dict(cfg), "model": pipe.model_source,
                                      "pipeline": config_to_dict(pipe_cfg), "synth": config_to_dict(synth_cfg),
