@@ -78,11 +78,35 @@ def test_overlapping_backchannels_do_not_drive_the_lips(synth_sessions, synth_at
     assert (r[:, 0] > r[:, 1] + 0.1).all()
 
 
-def test_blink_rate_is_realistic(synth_sessions, synth_signals):
+def test_blink_rate_is_realistic(synth_sessions, signals):
     rates = [D.blink_rate(att[w], np.asarray(s.participant(w).vad))
-             for s, att in zip(synth_sessions, synth_signals) for w in WHO]
+             for s, att in zip(synth_sessions, signals) for w in WHO]
     overall = np.mean(rates)
     assert 12 < overall < 26
+
+
+def test_blinks_of_narrow_and_wide_eyed_identities_match_the_rig(synth_sessions):
+    """The detector normalises each eye by the person's own open aperture: rendering the same rig controls
+    on the narrowest- and the widest-eyed tracked faces finds the same blinks as the controls."""
+    from echo_ihg.motion.attributes import facial_attributes
+    from echo_ihg.synth.controls import CONTROL_INDEX as CI
+    from echo_ihg.synth.generate import identity_pool
+    from echo_ihg.synth.rig import identity_from_landmarks, render_landmarks
+
+    faces = [f for v in identity_pool().values() for f in v]
+    rest = facial_attributes(np.stack([lm for _, lm in faces]).astype(np.float32))
+    rest = 0.5 * (rest["blink_l"] + rest["blink_r"])  # 0 = as open as the canonical face
+    order = np.argsort(rest)
+    assert rest[order[-1]] > 0.5 > 0 > rest[order[0]]  # narrow eyes rest above the old fixed threshold
+    c = np.asarray(synth_sessions[0].A.extra["controls"])
+    truth = D.blink_events({"lid_gap_l": 1 - c[:, CI["blink_l"]], "lid_gap_r": 1 - c[:, CI["blink_r"]]})
+    assert len(truth) > 30
+    for k in (order[-1], order[-2], order[0]):
+        name, lm = faces[k]
+        landmarks = render_landmarks(identity_from_landmarks(name, lm), c, np.dtype(np.float16))
+        found = D.blink_events(D.lid_gaps(np.asarray(landmarks, np.float32)))
+        assert len(found) == len(truth), (name, rest[k])
+        assert np.abs(found - truth).max() <= 1, (name, rest[k])
 
 
 def test_identities_differ_between_splits():

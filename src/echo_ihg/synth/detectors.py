@@ -14,19 +14,40 @@ from scipy.signal import find_peaks
 
 from echo_ihg.constants import FPS
 from echo_ihg.data.session import Session
-from echo_ihg.motion.attributes import facial_attributes
+from echo_ihg.motion.attributes import _CORNERS_L, _CORNERS_R, _LIDS_L, _LIDS_R, facial_attributes
 from echo_ihg.synth.behaviour import envelope
 
 Pair = tuple[float, float]
 
 
+def lid_gaps(landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """Signed eyelid gap per eye, "lid_gap_l"/"lid_gap_r" (T,): mean over the lid point pairs of
+    `motion.attributes` of (lower − upper lid point) along the normal of the eye-corner line in the image,
+    divided by the corner distance. Unlike the attribute's 3-D lid distance (blink_l/_r), which keeps the
+    pairs' sideways and depth offsets (≈ 0.07–0.1 eye widths for the tracked identities) when the lids
+    touch, it reaches 0 for every face when the eye is shut. landmarks (T, 478, 3) image-normalised."""
+    xy = np.asarray(landmarks, np.float64)[..., :2]
+    out = {}
+    for side, lids, (outer, inner) in (("l", _LIDS_L, _CORNERS_L), ("r", _LIDS_R, _CORNERS_R)):
+        axis = xy[:, inner] - xy[:, outer]
+        width = np.linalg.norm(axis, axis=-1)
+        normal = np.stack([-axis[:, 1], axis[:, 0]], -1) / np.maximum(width, 1e-9)[:, None]
+        normal *= np.where(normal[:, 1:] < 0, -1.0, 1.0)  # pointing down the image (towards the chin)
+        gap = np.mean([((xy[:, lo] - xy[:, up]) * normal).sum(-1) for up, lo in lids], 0)
+        out[f"lid_gap_{side}"] = gap / np.maximum(width, 1e-9)
+    return out
+
+
 def attributes(session: Session) -> dict[str, dict[str, np.ndarray]]:
     """Attributes (T,) per participant measured from the stored landmarks, plus "smile_res": the smile
     attribute with its linear dependence on mouth opening removed (an open jaw moves the lip centre, which
-    the corner-height smile measure would otherwise read as smiling while talking), and "speaking" (vad)."""
+    the corner-height smile measure would otherwise read as smiling while talking), "lid_gap_l/_r"
+    (`lid_gaps`, for blinks) and "speaking" (vad)."""
     out = {}
     for w in ("A", "B"):
-        att = facial_attributes(np.asarray(session.participant(w).landmarks, np.float32))
+        lm = np.asarray(session.participant(w).landmarks, np.float32)
+        att = facial_attributes(lm)
+        att.update(lid_gaps(lm))
         X = np.stack([att["mouth_open"], np.ones_like(att["mouth_open"])], 1)
         beta, *_ = np.linalg.lstsq(X, att["smile"], rcond=None)
         att["smile_res"] = att["smile"] - X @ beta
@@ -50,6 +71,8 @@ def control_signals(session: Session) -> dict[str, dict[str, np.ndarray]]:
                   "brow_raise_l": 0.5 * (g("brow_inner_raise") + g("brow_outer_raise")),
                   "brow_raise_r": 0.5 * (g("brow_inner_raise") + g("brow_outer_raise")),
                   "brow_furrow": g("brow_furrow"), "blink_l": g("blink_l"), "blink_r": g("blink_r"),
+                  # the rig's blink closes each identity's lid gap linearly, fully at 1
+                  "lid_gap_l": 1.0 - g("blink_l"), "lid_gap_r": 1.0 - g("blink_r"),
                   "gaze_yaw": g("gaze_yaw"), "gaze_pitch": g("gaze_pitch"), "head_yaw": g("head_yaw"),
                   "head_pitch": g("head_pitch"), "head_roll": g("head_roll"),
                   "speaking": np.asarray(p.vad, np.float64)}
@@ -295,10 +318,31 @@ def overlap_lip_sync(session: Session, att, who: str = "A") -> tuple[float, floa
     return _corr(m[both], e_own[both]), _corr(m[both], e_oth[both]), frac
 
 
+def eyelid_closure(att_self: dict[str, np.ndarray]) -> np.ndarray:
+    """(T,) mean eyelid closure of both eyes relative to this person's own open eye: 0 = as open as usual,
+    1 = shut. Each eye's lid gap (`lid_gaps`) is divided by its median over the clip, the person's open
+    aperture (eyes are open most of the time: blinks cover < 10 % of the frames). A fixed threshold on the
+    `blink_l/_r` attributes instead over-counted narrow-eyed identities (they rest near 0.6 on that scale,
+    relative to the canonical face, so small lid motions crossed 0.5) and missed their blinks once
+    normalised, because that 3-D lid distance does not reach 0 when the lids touch. An eye whose median
+    gap is not above zero (never open) has no measurable closure and gives 0."""
+    out = []
+    for side in ("lid_gap_l", "lid_gap_r"):
+        opening = np.asarray(att_self[side], np.float64)
+        aperture = float(np.median(opening))
+        out.append(1.0 - opening / aperture if aperture > 1e-3 else np.zeros_like(opening))
+    return 0.5 * (out[0] + out[1])
+
+
+def blink_events(att_self: dict[str, np.ndarray]) -> np.ndarray:
+    """Frame indices of blinks: peaks of `eyelid_closure` above half closed, at least 4 frames apart."""
+    pk, _ = find_peaks(eyelid_closure(att_self), height=0.5, distance=4)
+    return pk
+
+
 def blink_rate(att_self: dict[str, np.ndarray], speaking: np.ndarray) -> tuple[float, float]:
-    """Blinks per minute while speaking and while listening (peaks of the mean eyelid closure)."""
-    b = 0.5 * (att_self["blink_l"] + att_self["blink_r"])
-    pk, _ = find_peaks(b, height=0.5, distance=4)
+    """Blinks per minute while speaking and while listening (`blink_events`, per-person normalised)."""
+    pk = blink_events(att_self)
     sp = speaking > 0.5
     per_min = lambda mask: 60 * FPS * mask[pk].sum() / max(mask.sum(), 1)  # noqa: E731
     return float(per_min(sp)), float(per_min(~sp))
