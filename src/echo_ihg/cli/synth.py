@@ -3,8 +3,9 @@ known ground truth (espeak-ng speech with phoneme timing, a procedural face rig 
 listener/speaker behaviour with planted dependencies). See docs/synth.md.
 
 Writes DIR/<split>/<session_id>/ in the session format (both participants usable as the avatar; audio
-as lossless audio.flac unless --audio-format wav; rig controls and latent states under <participant>/extra/), DIR/manifest.json (splits, identities, size,
-time) and DIR/config.json (the resolved SynthConfig). --render also writes <participant>/video.mp4
+as lossless audio.flac unless --audio-format wav; rig controls and latent states under
+<participant>/extra/), DIR/manifest.json (splits, identities, size, time) and DIR/config.json (the
+resolved SynthConfig). --render also writes <participant>/video.mp4
 per session from the bundled portraits (slow: about real time per participant).
 """
 
