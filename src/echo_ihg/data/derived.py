@@ -1,7 +1,7 @@
 """Derived audio features of a session, cached next to its data (`echo_ihg.data.cache`).
 
     mel = session_mel(session_dir, "A")   # (4T, 80) float32, rows 4t..4t+3 = video frame t
-    vad = session_vad(session_dir, "B")   # (T,) float32, recomputed from audio.wav with the chosen backend
+    vad = session_vad(session_dir, "B")   # (T,) float32, recomputed from the session audio with the chosen backend
 
 vad.npy in the session is what the adapter stored; `session_vad` recomputes it from the audio (e.g. with
 another backend) and caches it under a backend-specific name.
