@@ -112,3 +112,26 @@ def test_the_bundled_expert_on_a_fresh_synthetic_corpus(tmp_path):
     assert v["gt"]["d_zero"] < v["shifted"]["d_zero"] - 0.3
     assert v["gt"]["lse_d"] < v["mismatched"]["lse_d"] - 0.3
     assert v["gt"]["lse_c"] > v["mismatched"]["lse_c"] + 0.3
+
+
+def test_lips_of_another_codec_are_converted_into_the_experts_codec():
+    """A codec fitted elsewhere (e.g. the default model's, fitted on its training corpus) has another lip
+    basis: its coefficients mean nothing to the expert until decoded and re-encoded with the expert's codec."""
+    from echo_ihg.motion.codec import CodecConfig, MotionCodec, default_codec
+    from echo_ihg.motion.sample_faces import tracked_sample_faces
+
+    expert, mine = se.default_sync_expert(), default_codec()
+    faces, _ = tracked_sample_faces()
+    other = MotionCodec.fit([faces[:60]], config=CodecConfig(components=(16, 6, 6, 4, 4, 8, 6), gaze=False))
+    assert se.same_lips_space(mine, default_codec()) and not se.same_lips_space(mine, other)
+    neutral, clip = faces[0], faces[60:90]
+    full = mine.encode(clip, neutral)
+    want = full[:, mine.layout["lips_jaw"]]
+    motion = other.encode(clip, neutral)
+    got = se.expert_lips(expert, motion, other, neutral)
+    naive = motion[:, other.layout["lips_jaw"]]
+    assert got.shape == want.shape
+    assert np.abs(got - want).mean() < 0.2 * np.abs(naive - want).mean()
+    np.testing.assert_array_equal(se.expert_lips(expert, full, mine, None), want)     # same codec: a slice
+    with pytest.raises(ValueError, match="neutral"):
+        se.expert_lips(expert, motion, other, None)

@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     info["validation"] = {"split": val_split, **validate_sync_expert(model, val)}
     info["data"] = str(root.resolve())
     info["corpus"] = corpus_info(root)
+    # evaluation converts other codecs' lips into this one (eval.sync_expert.expert_lips); "" = the default
+    info["codec"] = str(Path(args.codec).resolve()) if args.codec else ""
     model.save(out, info)
     dump_config(cfg, out.with_suffix(".config.json"))
     v = info["validation"]

@@ -82,19 +82,22 @@ def _frame_metrics(gt: np.ndarray, preds: np.ndarray, user: np.ndarray, groups: 
     return out
 
 
-def _sync(items, masks, layout, expert, max_offset: int) -> dict[str, float]:
-    from echo_ihg.eval.sync_expert import embed_sequence
+def _sync(items, masks, layout, expert, max_offset: int, codec=None) -> dict[str, float]:
+    """LSE of the expert; with `codec`, lips are converted to the expert's codec space (`expert_lips`)."""
+    from echo_ihg.eval.sync_expert import embed_sequence, expert_lips
 
-    lips = layout["lips_jaw"]
+    def lips_of(it, motion):
+        return motion[:, layout["lips_jaw"]] if codec is None else expert_lips(expert, motion, codec, it.neutral)
+
     rows = {"gt": [], "pred": []}
     for it, m in zip(items, masks):
         m = m & (np.asarray(it.avatar_vad) >= 0.5)
         if m.sum() < 2 * max_offset + 1:
             continue
-        v, a = embed_sequence(expert, it.avatar_mel, it.gt[:, lips])
+        v, a = embed_sequence(expert, it.avatar_mel, lips_of(it, it.gt))
         rows["gt"].append(M.sync_scores(v, a, max_offset, m))
         for p in it.preds:
-            v, a = embed_sequence(expert, it.avatar_mel, p[:, lips])
+            v, a = embed_sequence(expert, it.avatar_mel, lips_of(it, p))
             rows["pred"].append(M.sync_scores(v, a, max_offset, m))
     out: dict[str, float] = {}
     for who, rs in rows.items():
@@ -176,7 +179,7 @@ def evaluate_items(items: list[EvalItem], layout: Mapping[str, slice], expert=No
             preds = np.concatenate([it.preds[:, m] for it, m in zip(items, masks)], axis=1)
             res.update(_frame_metrics(gt, preds, user, groups, seed))
             if expert is not None and seg in ("all", "speaking", "overlap"):
-                res.update(_sync(items, masks, layout, expert, max_offset))
+                res.update(_sync(items, masks, layout, expert, max_offset, codec))
             if codec is not None:
                 res.update(_lip_errors(items, masks, codec))
         out[seg] = res

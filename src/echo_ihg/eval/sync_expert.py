@@ -124,7 +124,51 @@ class SyncExpert(nn.Module):
             model.load_state_dict(state)
         except RuntimeError as exc:
             raise InputError(weights, f"weights do not match the config: {str(exc).splitlines()[0]}") from exc
+        model.codec_file = _codec_file(meta.get("info", {}).get("codec", ""), path.parent)
         return model.eval()
+
+    def expert_codec(self):
+        """The motion codec whose lips_jaw coefficients this expert was trained on (loaded once)."""
+        from echo_ihg.motion.codec import MotionCodec, default_codec
+
+        if getattr(self, "_codec", None) is None:
+            file = getattr(self, "codec_file", None)
+            self._codec = MotionCodec.load(file) if file else default_codec()
+        return self._codec
+
+
+def _codec_file(name: str, folder: Path) -> Path | None:
+    """The expert's codec: "" = the package's default codec (what `train-sync` uses without --codec)."""
+    if not name:
+        return None
+    p = Path(name)
+    return p if p.is_absolute() else folder / p
+
+
+def same_lips_space(a, b) -> bool:
+    """Whether two motion codecs give the same lips_jaw coefficients for the same face (same lip basis)."""
+    if a is b:
+        return True
+    la, lb = a.layout.get("lips_jaw"), b.layout.get("lips_jaw")
+    ba, bb = a.bases.get("lips_jaw"), b.bases.get("lips_jaw")
+    return (la == lb and ba is not None and bb is not None and ba.basis.shape == bb.basis.shape
+            and np.array_equal(ba.basis, bb.basis) and np.array_equal(ba.mean, bb.mean))
+
+
+def expert_lips(expert: "SyncExpert", motion: np.ndarray, codec, neutral: np.ndarray | None) -> np.ndarray:
+    """Lip coefficients (T, L) of raw motion codes (T, D) of `codec`, in the expert's own codec space.
+
+    Lip coefficients are PCA coordinates of one codec: another codec (e.g. one fitted on a training corpus)
+    has another basis, so its lips are decoded to landmarks with the avatar's neutral face and re-encoded with
+    the expert's codec. Without a neutral face the codecs must share the lip basis."""
+    target = expert.expert_codec()
+    if same_lips_space(codec, target):
+        return np.asarray(motion)[:, codec.layout["lips_jaw"]]
+    if neutral is None:
+        raise ValueError("the motion codec differs from the sync expert's and no neutral face was given to "
+                         "convert between them")
+    landmarks = codec.decode(np.asarray(motion, np.float32), neutral)
+    return target.encode(landmarks, neutral)[:, target.layout["lips_jaw"]]
 
 
 # ----------------------------------------------------------------------------------------------
