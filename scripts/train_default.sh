@@ -36,10 +36,9 @@ if [[ $TINY == 1 ]]; then
          --set warmup=1 --set ckpt_interval=2 --set log_interval=1)
   DEST=${DEST:-$WORK/default_model}
 else
-  # 90 sessions x 120 s = 3 h. Steps from bench/train.py on the idle 2-core machine (small size, 2 threads,
-  # batch 16, after the scan speed-ups): 0.69 s per stage-1 step, 4.2 s per stage-2 step (90 s history).
-  # With corpus, codec and feature caches taking ~20 min, ~25 min of stage 1 and ~14 min of stage 2 fit the
-  # 60 min budget. Not yet run at full size: check the stamps it prints and adjust.
+  # 90 sessions x 120 s = 3 h. The bundled model's run (OMP_NUM_THREADS=1 on one core while the other was busy,
+  # corpus already generated): codec 0.5 min, feature caches ~3 min, stage 1 at 0.83 s per step (29 min),
+  # stage 2 at 7.1 s per step (24 min): 55 min in all. Generating the corpus first adds ~10 min.
   SESSIONS=${SESSIONS:-90}; SECONDS_PER_SESSION=${SECONDS_PER_SESSION:-120}
   STEPS1=${STEPS1:-2100}; STEPS2=${STEPS2:-200}; BATCH=${BATCH:-16}
   MODEL=(--set model.size=small --set ckpt_interval=250 --set log_interval=10)
