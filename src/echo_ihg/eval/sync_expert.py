@@ -54,6 +54,8 @@ class SyncExpert(nn.Module):
     def __init__(self, config: SyncExpertConfig) -> None:
         super().__init__()
         c = self.config = config
+        self.codec_file: Path | None = None      # the codec it was trained on (None: the package's default)
+        self._codec = None                       # loaded on first use (`expert_codec`)
         self.register_buffer("mel_mean", torch.zeros(c.n_mels))
         self.register_buffer("mel_std", torch.ones(c.n_mels))
         self.register_buffer("lip_mean", torch.zeros(c.lip_dims))
@@ -131,9 +133,8 @@ class SyncExpert(nn.Module):
         """The motion codec whose lips_jaw coefficients this expert was trained on (loaded once)."""
         from echo_ihg.motion.codec import MotionCodec, default_codec
 
-        if getattr(self, "_codec", None) is None:
-            file = getattr(self, "codec_file", None)
-            self._codec = MotionCodec.load(file) if file else default_codec()
+        if self._codec is None:
+            self._codec = MotionCodec.load(self.codec_file) if self.codec_file else default_codec()
         return self._codec
 
 
