@@ -82,23 +82,27 @@ def _frame_metrics(gt: np.ndarray, preds: np.ndarray, user: np.ndarray, groups: 
     return out
 
 
-def _sync(items, masks, layout, expert, max_offset: int, codec=None) -> dict[str, float]:
-    """LSE of the expert; with `codec`, lips are converted to the expert's codec space (`expert_lips`)."""
+def _sync_embeddings(items, layout, expert, codec=None) -> list[tuple[tuple, list[tuple]]]:
+    """Per item: the expert's (lip, audio) embeddings of the whole ground truth and of each generation, computed
+    once for every segment. With `codec`, lips are converted to the expert's codec space (`expert_lips`)."""
     from echo_ihg.eval.sync_expert import embed_sequence, expert_lips
 
-    def lips_of(it, motion):
-        return motion[:, layout["lips_jaw"]] if codec is None else expert_lips(expert, motion, codec, it.neutral)
+    def embed(it, motion):
+        lips = motion[:, layout["lips_jaw"]] if codec is None else expert_lips(expert, motion, codec, it.neutral)
+        return embed_sequence(expert, it.avatar_mel, lips)
 
+    return [(embed(it, it.gt), [embed(it, p) for p in it.preds]) for it in items]
+
+
+def _sync(items, masks, embeddings, max_offset: int) -> dict[str, float]:
+    """LSE of the expert over each item's speaking frames within `masks` (embeddings: `_sync_embeddings`)."""
     rows = {"gt": [], "pred": []}
-    for it, m in zip(items, masks):
+    for it, m, (gt, preds) in zip(items, masks, embeddings):
         m = m & (np.asarray(it.avatar_vad) >= 0.5)
         if m.sum() < 2 * max_offset + 1:
             continue
-        v, a = embed_sequence(expert, it.avatar_mel, lips_of(it, it.gt))
-        rows["gt"].append(M.sync_scores(v, a, max_offset, m))
-        for p in it.preds:
-            v, a = embed_sequence(expert, it.avatar_mel, lips_of(it, p))
-            rows["pred"].append(M.sync_scores(v, a, max_offset, m))
+        rows["gt"].append(M.sync_scores(*gt, max_offset, m))
+        rows["pred"].extend(M.sync_scores(*p, max_offset, m) for p in preds)
     out: dict[str, float] = {}
     for who, rs in rows.items():
         if not rs:
@@ -168,6 +172,7 @@ def evaluate_items(items: list[EvalItem], layout: Mapping[str, slice], expert=No
         raise ValueError("evaluate_items: no items")
     groups = _groups(layout)
     seg_masks = [M.segment_masks(it.avatar_vad, it.user_vad) for it in items]
+    embeddings = _sync_embeddings(items, layout, expert, codec) if expert is not None else None
     out: dict[str, dict[str, float]] = {}
     for seg in SEGMENTS:
         masks = [np.ones(len(it.gt), bool) if seg == "all" else sm[seg] for it, sm in zip(items, seg_masks)]
@@ -179,7 +184,7 @@ def evaluate_items(items: list[EvalItem], layout: Mapping[str, slice], expert=No
             preds = np.concatenate([it.preds[:, m] for it, m in zip(items, masks)], axis=1)
             res.update(_frame_metrics(gt, preds, user, groups, seed))
             if expert is not None and seg in ("all", "speaking", "overlap"):
-                res.update(_sync(items, masks, layout, expert, max_offset, codec))
+                res.update(_sync(items, masks, embeddings, max_offset))
             if codec is not None:
                 res.update(_lip_errors(items, masks, codec))
         out[seg] = res
