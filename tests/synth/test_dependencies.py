@@ -133,3 +133,34 @@ def test_long_range_engagement_many_sessions():
     for w in WHO:
         long_r, short_r, partial, partial_ctl = D.long_range_engagement(sig, w)
         assert long_r > short_r and partial > partial_ctl + 0.05
+
+
+def test_every_identity_shuts_both_eyes_in_a_blink():
+    """The rig moves each lid by the mesh's own upper/lower lid points: a full blink shuts both eyes of every
+    tracked face (a split by the corner line once left lfw065's right eye 85 % and lfw005's 53 % open)."""
+    from echo_ihg.motion import topology as topo
+    from echo_ihg.synth.controls import CONTROL_INDEX as CI
+    from echo_ihg.synth.generate import identity_pool
+    from echo_ihg.synth.rig import identity_from_landmarks, render_landmarks
+
+    for side, conn, outer, inner, upper, lower in (
+            ("l", topo._connections().FACEMESH_LEFT_EYE, topo.LEFT_EYE_OUTER, topo.LEFT_EYE_INNER,
+             topo.LEFT_EYE_UPPER_LID, topo.LEFT_EYE_LOWER_LID),
+            ("r", topo._connections().FACEMESH_RIGHT_EYE, topo.RIGHT_EYE_OUTER, topo.RIGHT_EYE_INNER,
+             topo.RIGHT_EYE_UPPER_LID, topo.RIGHT_EYE_LOWER_LID)):
+        edges = {frozenset(e) for e in conn}     # each lid is a path of the contour from corner to corner
+        for lid in (upper, lower):
+            path = (outer, *lid, inner)
+            assert all(frozenset(p) in edges for p in zip(path, path[1:])), side
+        eye = topo.landmark_sets()["left_eye" if side == "l" else "right_eye"]
+        assert sorted({*upper, *lower, outer, inner}) == sorted(eye.tolist())
+    controls = np.zeros((2, len(CI)), np.float32)
+    controls[1, CI["blink_l"]] = controls[1, CI["blink_r"]] = 1.0
+    worst = 0.0
+    for name, lm in [f for v in identity_pool().values() for f in v]:
+        gaps = D.lid_gaps(np.asarray(render_landmarks(identity_from_landmarks(name, lm), controls), np.float32))
+        for side in "lr":
+            g = gaps[f"lid_gap_{side}"]
+            assert g[0] > 0.05, (name, side)                     # open at rest
+            worst = max(worst, g[1] / g[0])
+    assert worst < 0.1, worst                                  # measured 0.011
