@@ -46,14 +46,20 @@ def test_perception_reflects_long_history(layout, tiny_cfg):
     assert (a - b).abs().max() > 1e-4
 
 
-def test_gca_starts_as_identity_then_uses_text(layout, tiny_cfg):
+def test_gca_gate_init(layout, tiny_cfg):
+    """gca_gate_init = 0: f_pu = P_usr (Flamingo); the default starts with the text already read (SDCM's
+    zero-initialised user attention keeps the fresh branch silent either way, see test_sdcm)."""
+    import dataclasses
+
     torch.manual_seed(0)
-    lcu = LCU({k: (v.start, v.stop) for k, v in layout.items()}, tiny_cfg)
+    pairs = {k: (v.start, v.stop) for k, v in layout.items()}
+    closed = LCU(pairs, dataclasses.replace(tiny_cfg, gca_gate_init=0.0))
     feat = torch.randn(2, 10, 16)
     s1, s2 = torch.randn(2, 384), torch.randn(2, 384)
     with torch.no_grad():
-        assert torch.equal(lcu(feat, s1, 2), lcu.lpe.tokens(feat))      # tanh(0) gates: f_pu = P_usr
-        lcu.gca.alpha_attn.fill_(0.5)
+        assert torch.equal(closed(feat, s1, 2), closed.lpe.tokens(feat))      # tanh(0) gates: f_pu = P_usr
+        lcu = LCU(pairs, tiny_cfg)
+        assert tiny_cfg.gca_gate_init > 0 and float(lcu.gca.alpha_attn) == tiny_cfg.gca_gate_init
         assert not torch.allclose(lcu(feat, s1, 2), lcu(feat, s2, 2))
 
 

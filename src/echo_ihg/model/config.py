@@ -40,6 +40,10 @@ class ModelConfig:
     history_frames: int = 90 * FPS         # LPE: slowest initial time constant (the history it is built for)
     lip_region: str = "lips_jaw"           # token whose neighbourhood is driven by the avatar's audio only
     mask_sharpness: float = 4.0            # M_lip = exp(-sharpness · (d / d_max)^2) over region centres
+    gca_gate_init: float = 0.5             # HBCU's GCA tanh gates at the start of stage 2. Not 0 (Flamingo):
+                                           # SDCM's zero-initialised user attention already makes the fresh
+                                           # user branch the identity, and a second zero in that chain left
+                                           # the gates at |α| ≈ 0.003 after 80 steps (HBCU never learnt)
     identity_dim: int = 478 * 3            # neutral mesh, flattened
     text_dim: int = TEXT_DIM
     audio_frame_dim: int = AUDIO_FRAME_DIM

@@ -10,7 +10,7 @@ LPE (low-level perception encoding):
         F_int — interaction: one self-attention layer over [global; audio; region tokens], so region motion
                 and voice cues are read in each other's light.
 HBCU fusion: S_usr (384-d text embedding of the behaviour description) ─alignment layer─► n_text tokens;
-    gated cross-attention (GCA, tanh gates initialised at 0, Flamingo-style) of P_usr over them ─► f_pu.
+    gated cross-attention (GCA, Flamingo-style tanh gates starting at cfg.gca_gate_init) of P_usr over them ─► f_pu.
 """
 
 from __future__ import annotations
@@ -112,15 +112,15 @@ class LPE(nn.Module):
 
 
 class GatedCrossAttention(nn.Module):
-    """P (B, Np, D) attends to S (B, Ns, D); tanh gates start at 0 so f_pu = P_usr at initialisation."""
+    """P (B, Np, D) attends to S (B, Ns, D) behind tanh gates α (Flamingo); α = 0 would give f_pu = P_usr."""
 
-    def __init__(self, dim: int, heads: int):
+    def __init__(self, dim: int, heads: int, gate_init: float = 0.0):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
         self.mlp = Mlp(dim, 2)
-        self.alpha_attn = nn.Parameter(torch.zeros(1))
-        self.alpha_mlp = nn.Parameter(torch.zeros(1))
+        self.alpha_attn = nn.Parameter(torch.full((1,), float(gate_init)))
+        self.alpha_mlp = nn.Parameter(torch.full((1,), float(gate_init)))
 
     def forward(self, p: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         p = p + torch.tanh(self.alpha_attn) * self.attn(self.norm1(p), s)
@@ -144,11 +144,8 @@ class LCU(nn.Module):
             self.align = nn.Sequential(nn.Linear(cfg.text_dim, d * self.n_text), nn.GELU(),
                                        nn.Linear(d * self.n_text, d * self.n_text))
             self.align_norm = nn.LayerNorm(d)
-            self.gca = GatedCrossAttention(d, dims["heads"])
-            if not cfg.use_lpe:
-                # no perception to gate against: let the text reach f_pu from the start
-                nn.init.ones_(self.gca.alpha_attn)
-                nn.init.ones_(self.gca.alpha_mlp)
+            # without LPE there is no perception to gate against: the text reaches f_pu fully from the start
+            self.gca = GatedCrossAttention(d, dims["heads"], cfg.gca_gate_init if cfg.use_lpe else 1.0)
 
     def forward(self, feat: torch.Tensor | None, s_usr: torch.Tensor | None, batch: int) -> torch.Tensor:
         """feat (B, 1 + K, E) LPE output at the query time (or None); s_usr (B, 384) or None -> f_pu (B, Np, D)."""

@@ -25,6 +25,8 @@ class TrainConfig:
     batch: int = 16                       # global batch (all ranks together); a multiple of data.shards
     lr: float = 3e-4
     base_lr_mult: float = 0.1             # stage 2: lr multiplier of the stage-1 path (0 = frozen)
+    user_lr_mult: float = 1.0             # stage 2: lr multiplier of the fresh user branch (LCU, SDCM's user
+                                          # attention, c_emo projection): it starts from zero and must move far
     warmup: int = 100                     # linear warm-up steps, then cosine decay to lr × min_lr_ratio
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.01
@@ -50,6 +52,8 @@ class TrainConfig:
             raise ValueError("steps ≥ 0, batch ≥ 1, lr > 0 and warmup ≥ 0 are required")
         if self.batch % self.data.shards:
             raise ValueError(f"batch {self.batch} must be a multiple of data.shards {self.data.shards}")
+        if self.user_lr_mult <= 0:
+            raise ValueError(f"user_lr_mult must be > 0, got {self.user_lr_mult}")
         if not 0 <= self.base_lr_mult <= 1 or not 0 <= self.cond_drop < 1 or not 0 <= self.ema_decay < 1:
             raise ValueError("base_lr_mult in [0, 1], cond_drop in [0, 1) and ema_decay in [0, 1) are required")
         if self.lpe_grad_frames < 0:

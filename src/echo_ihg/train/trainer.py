@@ -83,16 +83,19 @@ def step_draws(cfg: TrainConfig, step: int, shape: tuple[int, int, int]) -> tupl
 def _param_groups(model: EchoModel, cfg: TrainConfig) -> list[dict]:
     """AdamW groups: (stage-2 user branch | rest) × (decayed matrices | undecayed vectors), each with lr_mult."""
     user = {id(p) for p in model.user_parameters()} if cfg.stage == 2 else set()
+
+    def lr_mult(is_user: bool) -> float:
+        return 1.0 if cfg.stage == 1 else cfg.user_lr_mult if is_user else cfg.base_lr_mult
+
     groups: dict[tuple[bool, bool], list] = {}
     for p in model.parameters():
         is_user = id(p) in user
-        mult = 1.0 if (cfg.stage == 1 or is_user) else cfg.base_lr_mult
-        if mult == 0.0:
+        if lr_mult(is_user) == 0.0:
             p.requires_grad_(False)      # frozen stage-1 path
             continue
         groups.setdefault((is_user, p.dim() >= 2), []).append(p)
-    return [{"params": ps, "lr_mult": 1.0 if (cfg.stage == 1 or u) else cfg.base_lr_mult,
-             "weight_decay": cfg.weight_decay if decay else 0.0} for (u, decay), ps in sorted(groups.items())]
+    return [{"params": ps, "lr_mult": lr_mult(u), "weight_decay": cfg.weight_decay if decay else 0.0}
+            for (u, decay), ps in sorted(groups.items())]
 
 
 def _user_keys(model: EchoModel) -> set[str]:
@@ -102,7 +105,8 @@ def _user_keys(model: EchoModel) -> set[str]:
 
 # ModelConfig switches that only change the user branch (LCU, SDCM's user attention), which stage 2 starts
 # fresh anyway: every ablation of the user side can start from the same stage-1 model (bench/ablation.py).
-USER_BRANCH_SWITCHES = ("user_branch", "use_lpe", "use_hbcu", "use_lau", "audio_only", "short_window_frames")
+USER_BRANCH_SWITCHES = ("user_branch", "use_lpe", "use_hbcu", "use_lau", "audio_only", "short_window_frames",
+                        "gca_gate_init")
 
 
 def _init_from(model: EchoModel, init: Path) -> MotionCodec:
