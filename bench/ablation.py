@@ -78,6 +78,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--samples", type=int, default=3, help="generations per test input")
     p.add_argument("--eval-steps", type=int, default=6, help="sampler steps per chunk")
     p.add_argument("--max-sessions", type=int, default=0, help="test sessions to evaluate (0 = all)")
+    p.add_argument("--test-sessions", nargs="+", default=[],
+                   help="evaluate these test session ids (e.g. to include masked-face ones); default all")
+    p.add_argument("--participants", nargs="+", default=["A", "B"], choices=["A", "B"],
+                   help="who may be the avatar in evaluation")
+    p.add_argument("--user-lr-mult", type=float, default=None, help="stage-2 lr multiplier of the user branch "
+                                                                   "(default: TrainConfig's)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--video-seconds", type=float, default=10.0, help="example video of the first seed's report")
     p.add_argument("--tiny", action="store_true",
@@ -117,8 +123,9 @@ def train_config(args, overrides: dict, seed: int, stage: int):
                                                                 describe_frames=args.history)
     if args.tiny:
         data = dataclasses.replace(data, shards=2, stride=10)
+    extra = {} if args.user_lr_mult is None else {"user_lr_mult": args.user_lr_mult}
     return TrainConfig(stage=stage, model=model, data=data, codec=codec, text_encoder=args.text_encoder,
-                       batch=args.batch,
+                       batch=args.batch, **extra,
                        steps=args.steps1 if stage == 1 else args.steps2, seed=seed,
                        warmup=min(100, max(1, (args.steps1 if stage == 1 else args.steps2) // 10)),
                        ckpt_interval=max(args.steps1, args.steps2), log_interval=max(1, args.steps2 // 10))
@@ -199,6 +206,7 @@ def evaluate_seed(args, corpus: Path, seed: int, models: dict[str, Path]) -> dic
     from echo_ihg.eval.runner import EvalConfig, Variant, run_evaluation
 
     cfg = EvalConfig(samples=args.samples, seed=seed, steps=args.eval_steps, max_sessions=args.max_sessions,
+                     sessions=tuple(args.test_sessions), participants=tuple(args.participants),
                      video_seconds=args.video_seconds if seed == args.seeds[0] else 0.0)
     out = Path(args.runs) / f"eval_seed{seed}"
     cached = cached_results(out, cfg, models)

@@ -133,3 +133,15 @@ def test_react_appropriate_groups_in_the_suite():
     grouped = evaluate_items(items("train/session7"), layout, react_window=100)["all"]
     assert grouped["FRCorr"] == pytest.approx(1.0) and grouped["FRDist"] == pytest.approx(0.0, abs=1e-6)
     assert alone["FRCorr"] < 0.9 and alone["FRDist"] > 1.0
+
+
+def test_explicit_test_sessions_are_chosen_by_id(tiny_synth_corpus):
+    from echo_ihg.data.session import list_sessions
+    from echo_ihg.eval.runner import load_inputs
+
+    ids = [d.name for d in list_sessions(tiny_synth_corpus, "train")]
+    cfg = EvalConfig(split="train", participants=("A",), sessions=(ids[-1],))
+    inputs = load_inputs(tiny_synth_corpus, cfg)
+    assert [i.session_dir.name for i in inputs] == [ids[-1]]          # not the first session
+    with pytest.raises(InputError, match="no session nope"):
+        load_inputs(tiny_synth_corpus, EvalConfig(split="train", sessions=("nope",)))

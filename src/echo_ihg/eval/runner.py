@@ -63,6 +63,8 @@ class EvalConfig:
     samples: int = 3                 # generations per input (diversity metrics need ≥ 2)
     seed: int = 0
     max_sessions: int = 0            # 0 = every session of the split (sorted by id)
+    sessions: tuple[str, ...] = ()   # these session ids of the split only (e.g. to include masked-face
+                                     # sessions, which the first N may lack); () = all (max_sessions applies)
     steps: int = 6                   # sampler steps per chunk
     guidance: float = 1.0            # classifier-free guidance (1 = off)
     participants: tuple[str, ...] = ("A", "B")   # who may be the avatar
@@ -144,6 +146,12 @@ def load_inputs(data: Path, cfg: EvalConfig) -> list[AvatarInput]:
     sessions = list_sessions(data, cfg.split)
     if not sessions:
         raise InputError(Path(data) / cfg.split, f"no sessions in split {cfg.split!r}")
+    if cfg.sessions:
+        by_id = {d.name: d for d in sessions}
+        missing = [i for i in cfg.sessions if i not in by_id]
+        if missing:
+            raise InputError(Path(data) / cfg.split, f"no session {', '.join(missing)} in split {cfg.split!r}")
+        sessions = [by_id[i] for i in cfg.sessions]
     if cfg.max_sessions:
         sessions = sessions[:cfg.max_sessions]
     out = []
