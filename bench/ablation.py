@@ -62,8 +62,9 @@ DEPS = [("long-range↑", "dependencies", "long_range_partial"), ("(chance)", "d
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", default=None, help="synthetic corpus (generated into RUNS/corpus if absent)")
-    p.add_argument("--sessions", type=int, default=90, help="sessions of a generated corpus")
-    p.add_argument("--seconds", type=float, default=120.0, help="seconds per generated session")
+    p.add_argument("--sessions", type=int, default=45, help="sessions of a generated corpus")
+    p.add_argument("--seconds", type=float, default=240.0,
+                   help="seconds per generated session (4 min: the long-range column needs them, docs/synth.md)")
     p.add_argument("--runs", default="runs/ablation", help="cache of trained models, reports and tables")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--stage1", default=None,
