@@ -149,3 +149,23 @@ def test_user_side_ablations_start_from_the_same_stage1(stage1, tiny_synth_corpu
     no_sdcm = tiny_config(stage=2, steps=1, model=dataclasses.replace(base.model, use_sdcm=False))
     with pytest.raises(InputError, match="differs"):
         Trainer(tiny_synth_corpus, tmp_path / "x", no_sdcm, init=r1.checkpoint)
+
+
+def test_stage2_learning_rates_of_user_branch_and_base():
+    """Stage 2: the fresh user branch trains at lr × user_lr_mult, the stage-1 path at lr × base_lr_mult."""
+    from echo_ihg.model.echo import EchoModel
+    from echo_ihg.model.sdcm import canonical_centres
+    from echo_ihg.motion.codec import default_codec
+    from echo_ihg.train.trainer import _param_groups
+
+    cfg = tiny_config(stage=2, user_lr_mult=3.0, base_lr_mult=0.1)
+    model = EchoModel(default_codec().layout, canonical_centres(), cfg.model_config())
+    user = {id(p) for p in model.user_parameters()}
+    groups = _param_groups(model, cfg)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    for g in groups:
+        in_user = {id(p) in user for p in g["params"]}
+        assert len(in_user) == 1                                     # a group is all user or all base
+        assert g["lr_mult"] == (3.0 if in_user.pop() else 0.1)
+    stage1 = _param_groups(model, tiny_config(stage=1, user_lr_mult=3.0))
+    assert {g["lr_mult"] for g in stage1} == {1.0}

@@ -64,9 +64,9 @@ def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _lids(side: str) -> tuple[np.ndarray, np.ndarray]:
-    """Upper and lower lid points of an eye, by mesh topology. (A split by the corner-to-corner line put
-    inner lower-lid points on the upper lid for 22 of the 198 tracked eyes, and the whole upper lid of
-    five of the seven upper-lid points of lfw065's right eye on the lower lid, so that eye barely closed.)"""
+    """Upper and lower lid points of an eye, by mesh topology. (A split by the corner-to-corner line misplaced
+    lid points on 22 of the 198 tracked eyes, e.g. five of the seven upper-lid points of lfw065's right eye on
+    the lower lid, so that eye barely closed.)"""
     if side == "l":
         return np.array(topo.LEFT_EYE_UPPER_LID), np.array(topo.LEFT_EYE_LOWER_LID)
     return np.array(topo.RIGHT_EYE_UPPER_LID), np.array(topo.RIGHT_EYE_LOWER_LID)
