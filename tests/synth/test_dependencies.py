@@ -164,3 +164,21 @@ def test_every_identity_shuts_both_eyes_in_a_blink():
             assert g[0] > 0.05, (name, side)                     # open at rest
             worst = max(worst, g[1] / g[0])
     assert worst < 0.1, worst                                  # measured 0.011
+
+
+def test_reaction_gain_strengthens_the_short_range_reactions():
+    """SynthConfig.reaction_gain scales the listener's reactions and nothing else: same conversation, stronger
+    nods after the partner's phrase ends, the same blinks. (The smile-mirroring correlation need not rise: the
+    mirrored smile saturates at the rig's limit.)"""
+    from echo_ihg.synth.controls import CONTROL_INDEX as CI
+    from echo_ihg.synth.generate import SynthConfig, generate_session, identity_pool
+
+    pool = identity_pool()
+    weak, strong = (generate_session(0, SynthConfig(seconds=90.0, seed=3, reaction_gain=g), pool)
+                    for g in (1.0, 2.0))
+    assert [u["text"] for u in weak.meta["utterances"]] == [u["text"] for u in strong.meta["utterances"]]
+    cw, cs = (np.asarray(s.A.extra["controls"]) for s in (weak, strong))
+    np.testing.assert_allclose(cw[:, CI["blink_l"]], cs[:, CI["blink_l"]])       # same draws, same blinks
+    nods = [[D.nods_at_phrase_ends(s, D.control_signals(s), w) for w in WHO] for s in (weak, strong)]
+    for w in range(2):
+        assert nods[1][w][0] - nods[1][w][1] > 1.5 * (nods[0][w][0] - nods[0][w][1]) > 0

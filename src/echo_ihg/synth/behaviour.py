@@ -130,9 +130,10 @@ def blinks(rng: np.random.Generator, speaking: np.ndarray) -> np.ndarray:
 
 
 def behave(segs: list[Segment], tracks: dict[str, np.ndarray], n: int, rng: np.random.Generator,
-           masked: tuple[str, ...] = (), tau_s: tuple[float, float] = (30.0, 60.0)
+           masked: tuple[str, ...] = (), tau_s: tuple[float, float] = (30.0, 60.0), reaction_gain: float = 1.0
            ) -> tuple[dict[str, np.ndarray], dict[str, Latents]]:
-    """Controls (T, C) float32 per participant "A"/"B" and their latent tracks."""
+    """Controls (T, C) float32 per participant "A"/"B" and their latent tracks. reaction_gain scales the
+    short-range reactions to the partner (mirroring gain, nod and question-brow amplitudes)."""
     ids = ("A", "B")
     spk = {p: speaking_mask(segs, p, n) for p in ids}
     env = {p: envelope(tracks[p], n) for p in ids}
@@ -146,7 +147,7 @@ def behave(segs: list[Segment], tracks: dict[str, np.ndarray], n: int, rng: np.r
     own_smile, eng, nods, away = _engagement_loop(segs, spk, shown, soc, n, rng, tau_s)
     for p, q in (("A", "B"), ("B", "A")):
         c = ctl[p]
-        smile = own_smile[p] + 0.55 * _delay(own_smile[q], int(round(MIRROR_LAG_S * FPS)))
+        smile = own_smile[p] + 0.55 * reaction_gain * _delay(own_smile[q], int(round(MIRROR_LAG_S * FPS)))
         asym = rng.uniform(-0.08, 0.08)
         c[:, CI["smile_l"]] = np.clip(smile * (1 + asym), 0, 1)
         c[:, CI["smile_r"]] = np.clip(smile * (1 - asym), 0, 1)
@@ -155,7 +156,7 @@ def behave(segs: list[Segment], tracks: dict[str, np.ndarray], n: int, rng: np.r
         concern = np.clip(-shown[p], 0, 1)
         c[:, CI["corners_down"]] = 0.45 * concern
         c[:, CI["brow_furrow"]] = 0.5 * concern
-        _head_and_brows(c, segs, p, q, spk[p], env[p], eng[p], nods[p], concern, rng)
+        _head_and_brows(c, segs, p, q, spk[p], env[p], eng[p], nods[p], concern, rng, reaction_gain)
         b = blinks(rng, spk[p])
         c[:, CI["blink_l"]] = b
         c[:, CI["blink_r"]] = np.clip(b * rng.uniform(0.92, 1.0), 0, 1)
@@ -232,7 +233,8 @@ def _flashes(rng: np.random.Generator, soc: np.ndarray) -> np.ndarray:
     return out
 
 
-def _head_and_brows(c, segs, p, q, speaking, env, eng, nod_on, concern, rng) -> None:
+def _head_and_brows(c, segs, p, q, speaking, env, eng, nod_on, concern, rng, reaction_gain: float = 1.0
+                    ) -> None:
     """Head pose and brows: prosody-driven while speaking, engagement-driven while listening."""
     n = len(env)
     sm_env = gaussian_filter1d(env * speaking, 3.0)
@@ -257,11 +259,11 @@ def _head_and_brows(c, segs, p, q, speaking, env, eng, nod_on, concern, rng) -> 
     nods = np.zeros(n)
     for o in nod_on:
         if 0 <= o < n:
-            shp = nod_shape(rng) * rng.uniform(4, 7) * (0.6 + 0.8 * eng[o])
+            shp = nod_shape(rng) * rng.uniform(4, 7) * (0.6 + 0.8 * eng[o]) * reaction_gain
             nods[o: o + len(shp)] += shp[: n - o]
     c[:, CI["head_pitch"]] += nods
     q_ends = np.array([s.end for s in segs if s.speaker == q and s.question], float)
-    qb = pulse(n, (q_ends * FPS - 6).astype(int), bump(30), np.full(len(q_ends), 0.7))
+    qb = pulse(n, (q_ends * FPS - 6).astype(int), bump(30), np.full(len(q_ends), 0.7 * reaction_gain))
     c[:, CI["brow_inner_raise"]] = np.clip(brow + qb + 0.45 * concern, 0, 1)
     c[:, CI["brow_outer_raise"]] = np.clip(brow + qb, 0, 1)
     c[:, CI["eye_widen"]] = np.clip(0.4 * qb, 0, 1)

@@ -50,6 +50,8 @@ class SynthConfig:
     joke_rate: float = 0.15
     interrupt_rate: float = 0.08
     backchannel_rate: float = 0.45
+    reaction_gain: float = 1.0  # scales the listener's short-range reactions (smile mirroring, nods at phrase
+                                # ends, brows at questions): a harder (< 1) or easier (> 1) test bed
     workers: int = 2
     landmark_dtype: str = "float16"
     audio_format: str = "flac"  # lossless; listener tracks are mostly silence (data.session.AUDIO_FILES)
@@ -109,7 +111,7 @@ def generate_session(index: int, cfg: SynthConfig, pool: dict[str, list[tuple[st
     T = int(round(cfg.seconds * FPS))
     tracks = render_tracks(segs, T * SAMPLES_PER_FRAME)
     masked = (str(rng.choice(["A", "B"])),) if rng.random() < cfg.masked_fraction else ()
-    controls, latents = behave(segs, tracks, T, rng, masked)
+    controls, latents = behave(segs, tracks, T, rng, masked, reaction_gain=cfg.reaction_gain)
     faces = pool[split]
     if len(faces) < 2:
         raise InputError(None, f"need at least two identities for split {split!r}, have {len(faces)}")
