@@ -7,6 +7,7 @@ tokens (the classifier-free-guidance drop it was trained with):
 
     gain(region) = 1 − loss_full(region) / loss_null(region)        (> 0: the user side helps)
 
+"shuffle Δ" is the relative change of the prediction when every window gets another window's user side.
 A user branch that learnt nothing has gain ≈ 0 everywhere; the lips should show ≈ 0 (SDCM keeps them on the
 avatar's own audio) while brows, eyes, smile (nose_cheeks) and head pose are where reactions live. It is a
 quick training diagnostic (a minute on one core); the behavioural test is `eval.dependencies`.
@@ -73,7 +74,26 @@ def gains(model_dir: Path, data: Path, split: str, n: int, seed: int, encoder: s
     for name, sl in codec.layout.items():
         out[name] = float(1 - full[sl].sum() / max(null[sl].sum(), 1e-12))
     out["all"] = float(1 - full.sum() / max(null.sum(), 1e-12))
+    out["shuffle Δ"] = shuffle_sensitivity(model, batch, t, noise, seed)
     return out
+
+
+@torch.no_grad()
+def shuffle_sensitivity(model, batch: dict, t: torch.Tensor, noise: torch.Tensor, seed: int, chunk: int = 16
+                        ) -> float:
+    """mean |v̂(user of another window) − v̂(own user)| / mean |v̂|: how much the prediction depends on the user
+    side at all (0 for a model without one)."""
+    perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(t)))
+    other = {**batch, **{k: batch[k][perm] for k in ("user_audio", "user_motion", "user_mask", "s_usr", "c_emo")}}
+    x_t, _ = q_sample(batch["target"], t, noise)
+    diff = size = 0.0
+    for a in range(0, len(t), chunk):             # chunks: the LPE scans the whole history of every window
+        part = slice(a, a + chunk)
+        v_own = model(x_t[part], t[part], build_cond(model, {k: v[part] for k, v in batch.items()}, None))
+        v_other = model(x_t[part], t[part], build_cond(model, {k: v[part] for k, v in other.items()}, None))
+        diff += float((v_own - v_other).abs().sum())
+        size += float(v_own.abs().sum())
+    return diff / max(size, 1e-12)
 
 
 def main(argv=None) -> int:
@@ -94,7 +114,7 @@ def main(argv=None) -> int:
     print("| model | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
     for name, g in rows.items():
-        print(f"| {name} | " + " | ".join(f"{g[c]:+.4f}" for c in cols) + " |")
+        print(f"| {name} | " + " | ".join(f"{g[c]:+.4f}" if c != "shuffle Δ" else f"{g[c]:.4f}" for c in cols) + " |")
     return 0
 
 
