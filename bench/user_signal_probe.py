@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """How much of the avatar's next chunk the user's behaviour predicts beyond the avatar's own past (a data probe).
 
-For training windows of a corpus (the trainer's `WindowDataset`: chunk of 2 s, previous 2 s of the avatar, the
-user's history up to the chunk start), ridge regressions predict the avatar's motion change over the chunk
-(mean of frames 10–30 and 30–50 minus the last previous frame, every token except the lips) from
+For training windows of a corpus (the trainer's `WindowDataset`: chunk of 2 s, the avatar's previous 2 s and the
+user's history, both up to the chunk's `--known` frame), ridge regressions predict the avatar's motion change
+after its first `--known` frames (means of the two halves of the rest minus the last known frame, every
+token except the lips) from
 
     base:        the avatar's previous motion (last frame, last 0.4 s, 2 s mean, last velocity) and audio
     base + user: the same plus the user's motion (last frame, last 0.5 s, 2 s and 60 s means, last velocity)
@@ -29,11 +30,13 @@ from echo_ihg.motion.codec import MotionCodec, default_codec
 from echo_ihg.train.trainer import make_text_encoder
 
 
-def features(it: dict, lip: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One window -> (target (2·Dm'), base features, user features)."""
+def features(it: dict, lip: slice, known: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One window -> (target (2·Dm'), base features, user features). The chunk's first `known` frames are in
+    the past (`prev` ends where the user history ends); the target is what comes after them."""
     tgt, prev, audio = it["target"], it["prev"], it["avatar_audio"]
     keep = np.r_[0:lip.start, lip.stop:tgt.shape[1]]
-    y = np.concatenate([tgt[10:30].mean(0) - prev[-1], tgt[30:50].mean(0) - prev[-1]])
+    mid = (known + len(tgt)) // 2
+    y = np.concatenate([tgt[known:mid].mean(0) - prev[-1], tgt[mid:].mean(0) - prev[-1]])
     base = np.concatenate([prev[-1], prev[-10:].mean(0), prev.mean(0), prev[-1] - prev[-10],
                            audio.reshape(len(audio), -1).mean(0)[::8], it["avatar_vad"][[0, 25, 49]]])
     um, energy = it["user_motion"], it["user_audio"].mean(1)
@@ -61,19 +64,22 @@ def main(argv=None) -> int:
     p.add_argument("--windows", type=int, default=3000)
     p.add_argument("--ridge", type=float, default=200.0, help="ridge penalty (on standardised inputs)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--known", type=int, default=4,
+                   help="frames of the chunk already in the past (DataConfig.overlap; 4 offline, chunk − hop = 42 "
+                        "when streaming at 320-ms hops): the user history and the avatar's past end there")
     args = p.parse_args(argv)
     codec = MotionCodec.load(args.codec) if args.codec else default_codec()
-    spec = WindowSpec(50, 50, 4, DataConfig(split=args.split, shards=1))
+    spec = WindowSpec(50, 50, 4, DataConfig(split=args.split, shards=1, overlap=args.known))
     ds = WindowDataset(args.data, spec, codec, make_text_encoder("minilm"), "minilm", BehaviourDescriber(),
                        LexiconAffect())
     idx = np.random.default_rng(args.seed).choice(len(ds), min(args.windows, len(ds)), replace=False)
     lip = codec.layout["lips_jaw"]
-    rows = [features(ds[int(i)], lip) for i in idx]
+    rows = [features(ds[int(i)], lip, args.known) for i in idx]
     y, base, user = (np.asarray(v) for v in zip(*rows))
     r_base, r_full = ridge_r2(base, y, args.ridge), ridge_r2(np.c_[base, user], y, args.ridge)
     half = y.shape[1] // 2
-    print(f"held-out R² of the avatar's motion change over the next 2 s ({len(idx)} {args.split} windows, "
-          f"ridge {args.ridge})\n")
+    print(f"held-out R² of the avatar's motion change over chunk frames {args.known}–50 (two halves; "
+          f"{len(idx)} {args.split} windows, ridge {args.ridge})\n")
     print("| token | base | base + user |")
     print("|---|---|---|")
     offset = 0
