@@ -42,19 +42,21 @@ def window_batch(ds: WindowDataset, n: int, seed: int) -> dict[str, torch.Tensor
 
 
 @torch.no_grad()
-def region_losses(model, batch: dict, t: torch.Tensor, noise: torch.Tensor, drop: bool,
-                  chunk: int = 16) -> np.ndarray:
-    """Per-dimension mean squared v error over valid frames, (Dm,)."""
-    errs, weights = [], []
+def predictions(model, batch: dict, x_t: torch.Tensor, t: torch.Tensor, drop: bool, chunk: int = 16
+                ) -> torch.Tensor:
+    """v̂ (B, T, Dm) in chunks of windows: the LPE scans the whole user history of every window."""
+    out = []
     for a in range(0, len(t), chunk):
         sub = {k: v[a:a + chunk] for k, v in batch.items()}
-        x_t, v = q_sample(sub["target"], t[a:a + chunk], noise[a:a + chunk])
-        d = torch.full((len(x_t),), drop)
-        v_hat = model(x_t, t[a:a + chunk], build_cond(model, sub, d))
-        m = sub["valid"][..., None]
-        errs.append((((v_hat - v) ** 2) * m).sum((0, 1)))
-        weights.append(m.sum())
-    return (torch.stack(errs).sum(0) / torch.stack(weights).sum()).numpy()
+        d = torch.full((len(sub["target"]),), drop)
+        out.append(model(x_t[a:a + chunk], t[a:a + chunk], build_cond(model, sub, d)))
+    return torch.cat(out)
+
+
+def region_losses(v_hat: torch.Tensor, v: torch.Tensor, valid: torch.Tensor) -> np.ndarray:
+    """Per-dimension mean squared v error over valid frames (B, T), (Dm,)."""
+    m = valid[..., None]
+    return ((((v_hat - v) ** 2) * m).sum((0, 1)) / m.sum()).numpy()
 
 
 def gains(model_dir: Path, data: Path, split: str, n: int, seed: int, encoder: str) -> dict[str, float]:
@@ -68,32 +70,26 @@ def gains(model_dir: Path, data: Path, split: str, n: int, seed: int, encoder: s
     g = torch.Generator().manual_seed(seed)
     t = torch.rand(len(batch["target"]), generator=g) * 0.8 + 0.1     # skip the extremes: no information there
     noise = torch.randn(batch["target"].shape, generator=g)
-    full = region_losses(model, batch, t, noise, drop=False)
-    null = region_losses(model, batch, t, noise, drop=True)
+    x_t, v = q_sample(batch["target"], t, noise)
+    v_full = predictions(model, batch, x_t, t, drop=False)
+    full = region_losses(v_full, v, batch["valid"])
+    null = region_losses(predictions(model, batch, x_t, t, drop=True), v, batch["valid"])
     out = {}
     for name, sl in codec.layout.items():
         out[name] = float(1 - full[sl].sum() / max(null[sl].sum(), 1e-12))
     out["all"] = float(1 - full.sum() / max(null.sum(), 1e-12))
-    out["shuffle Δ"] = shuffle_sensitivity(model, batch, t, noise, seed)
+    out["shuffle Δ"] = shuffle_sensitivity(model, batch, x_t, t, v_full, seed)
     return out
 
 
-@torch.no_grad()
-def shuffle_sensitivity(model, batch: dict, t: torch.Tensor, noise: torch.Tensor, seed: int, chunk: int = 16
+def shuffle_sensitivity(model, batch: dict, x_t: torch.Tensor, t: torch.Tensor, v_own: torch.Tensor, seed: int
                         ) -> float:
     """mean |v̂(user of another window) − v̂(own user)| / mean |v̂|: how much the prediction depends on the user
-    side at all (0 for a model without one)."""
+    side at all (0 for a model without one). v_own: the predictions with each window's own user side."""
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(t)))
     other = {**batch, **{k: batch[k][perm] for k in ("user_audio", "user_motion", "user_mask", "s_usr", "c_emo")}}
-    x_t, _ = q_sample(batch["target"], t, noise)
-    diff = size = 0.0
-    for a in range(0, len(t), chunk):             # chunks: the LPE scans the whole history of every window
-        part = slice(a, a + chunk)
-        v_own = model(x_t[part], t[part], build_cond(model, {k: v[part] for k, v in batch.items()}, None))
-        v_other = model(x_t[part], t[part], build_cond(model, {k: v[part] for k, v in other.items()}, None))
-        diff += float((v_own - v_other).abs().sum())
-        size += float(v_own.abs().sum())
-    return diff / max(size, 1e-12)
+    v_other = predictions(model, other, x_t, t, drop=False)
+    return float((v_own - v_other).abs().mean() / v_own.abs().mean().clamp_min(1e-12))
 
 
 def main(argv=None) -> int:
@@ -114,7 +110,8 @@ def main(argv=None) -> int:
     print("| model | " + " | ".join(cols) + " |")
     print("|---|" + "---|" * len(cols))
     for name, g in rows.items():
-        print(f"| {name} | " + " | ".join(f"{g[c]:+.4f}" if c != "shuffle Δ" else f"{g[c]:.4f}" for c in cols) + " |")
+        cells = (f"{g[c]:.4f}" if c == "shuffle Δ" else f"{g[c]:+.4f}" for c in cols)
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 

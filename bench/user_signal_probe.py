@@ -10,8 +10,9 @@ token except the lips) from
     base + user: the same plus the user's motion (last frame, last 0.5 s, 2 s and 60 s means, last velocity)
                  and voice energy (last 0.5 s, 2 s, 60 s)
 
-and report the held-out R² per token. If the user terms add little, a model conditioned at the chunk start
-(as ECHO's user branch is) has little to learn from the user in this data, whatever its architecture.
+and report the held-out R² per token. A gain says the user side carries linearly readable information about
+what follows; no gain proves little: event-like reactions (a nod 0.3 s after the user's phrase ends) are
+beyond these summary features (on a corpus with 2.5× stronger reactions it also finds none; README).
 
     .venv/bin/python bench/user_signal_probe.py --data CORPUS [--codec FILE] [--windows 3000]
 """
@@ -25,6 +26,7 @@ import numpy as np
 
 from echo_ihg.data.windows import DataConfig, WindowDataset, WindowSpec
 from echo_ihg.model.affect import LexiconAffect
+from echo_ihg.model.config import ModelConfig
 from echo_ihg.model.describe import BehaviourDescriber
 from echo_ihg.motion.codec import MotionCodec, default_codec
 from echo_ihg.train.trainer import make_text_encoder
@@ -69,7 +71,9 @@ def main(argv=None) -> int:
                         "when streaming at 320-ms hops): the user history and the avatar's past end there")
     args = p.parse_args(argv)
     codec = MotionCodec.load(args.codec) if args.codec else default_codec()
-    spec = WindowSpec(50, 50, 4, DataConfig(split=args.split, shards=1, overlap=args.known))
+    m = ModelConfig()                   # the windows the trainer builds for the default model
+    spec = WindowSpec(m.chunk_frames, m.prev_frames, m.audio_window,
+                      DataConfig(split=args.split, shards=1, overlap=args.known))
     ds = WindowDataset(args.data, spec, codec, make_text_encoder("minilm"), "minilm", BehaviourDescriber(),
                        LexiconAffect())
     idx = np.random.default_rng(args.seed).choice(len(ds), min(args.windows, len(ds)), replace=False)
