@@ -75,7 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--size", default="small", choices=("tiny", "small"))
     p.add_argument("--text-encoder", default="minilm", choices=("minilm", "hashing"))
-    p.add_argument("--history", type=int, default=None, help="LPE training history in frames (default 90 s)")
+    p.add_argument("--describe", type=int, default=None, help="frames the behaviour describer looks back "
+                   "(default 60 s)")
     p.add_argument("--samples", type=int, default=3, help="generations per test input")
     p.add_argument("--eval-steps", type=int, default=6, help="sampler steps per chunk")
     p.add_argument("--max-sessions", type=int, default=0, help="test sessions to evaluate (0 = all)")
@@ -92,7 +93,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.tiny:      # tiny defaults; flags given explicitly still win
         p.set_defaults(sessions=6, seconds=24.0, steps1=4, steps2=4, batch=4, size="tiny", text_encoder="hashing",
-                       history=250, samples=2, eval_steps=2, video_seconds=4.0)
+                       describe=250, samples=2, eval_steps=2, video_seconds=4.0)
         args = p.parse_args(argv)
     return args
 
@@ -120,8 +121,7 @@ def train_config(args, overrides: dict, seed: int, stage: int):
         stage1 = json.loads((Path(args.stage1) / "model.json").read_text())
         model = ModelConfig(**{**stage1["model"]["cfg"], **overrides, "user_branch": True})
         codec = str(Path(args.stage1) / "codec.safetensors")
-    data = DataConfig() if args.history is None else DataConfig(history_frames=args.history,
-                                                                describe_frames=args.history)
+    data = DataConfig() if args.describe is None else DataConfig(describe_frames=args.describe)
     if args.tiny:
         data = dataclasses.replace(data, shards=2, stride=10)
     extra = {} if args.user_lr_mult is None else {"user_lr_mult": args.user_lr_mult}

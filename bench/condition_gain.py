@@ -44,12 +44,13 @@ def window_batch(ds: WindowDataset, n: int, seed: int) -> dict[str, torch.Tensor
 @torch.no_grad()
 def predictions(model, batch: dict, x_t: torch.Tensor, t: torch.Tensor, drop: bool, chunk: int = 16
                 ) -> torch.Tensor:
-    """v̂ (B, T, Dm) in chunks of windows: the LPE scans the whole user history of every window."""
+    """v̂ (B, T, Dm) in chunks of windows: the LPE scans each window's user span from the pre-roll (zero state:
+    no carried history; the windows are not consecutive)."""
     out = []
     for a in range(0, len(t), chunk):
         sub = {k: v[a:a + chunk] for k, v in batch.items()}
         d = torch.full((len(sub["target"]),), drop)
-        out.append(model(x_t[a:a + chunk], t[a:a + chunk], build_cond(model, sub, d)))
+        out.append(model(x_t[a:a + chunk], t[a:a + chunk], build_cond(model, sub, d)[0]))
     return torch.cat(out)
 
 

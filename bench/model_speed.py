@@ -69,8 +69,9 @@ def randomise(model: torch.nn.Module) -> None:
 
 def forward_ms(model: EchoModel, batch: int, reps: int = 20) -> float:
     cfg, dm = model.cfg, model.motion_dim
-    feat, _ = model.perceive(torch.randn(batch, 50, cfg.audio_frame_dim), torch.randn(batch, 50, dm))
-    f_pu = model.user_context(None if feat is None else feat[:, -1], torch.randn(batch, 384), batch)
+    span = cfg.user_span
+    feats, _ = model.perceive(torch.randn(batch, span, cfg.audio_frame_dim), torch.randn(batch, span, dm))
+    f_pu = model.user_context(feats, torch.randn(batch, 384), torch.full((batch,), cfg.chunk_frames), batch)
     cond = GenCond(torch.randn(batch, cfg.prev_frames, dm), torch.randn(batch, cfg.identity_dim),
                    torch.randn(batch, cfg.chunk_frames + 2 * cfg.audio_window, cfg.audio_frame_dim), f_pu,
                    torch.randn(batch, 384))

@@ -32,7 +32,7 @@ done
 if [[ $TINY == 1 ]]; then
   SESSIONS=${SESSIONS:-4}; SECONDS_PER_SESSION=${SECONDS_PER_SESSION:-20}
   STEPS1=${STEPS1:-3}; STEPS2=${STEPS2:-3}; BATCH=${BATCH:-4}
-  MODEL=(--set model.size=tiny --set data.history_frames=250 --set data.shards=2 --set text_encoder=hashing
+  MODEL=(--set model.size=tiny --set data.describe_frames=250 --set data.shards=2 --set text_encoder=hashing
          --set warmup=1 --set ckpt_interval=2 --set log_interval=1)
   DEST=${DEST:-$WORK/default_model}
 else

@@ -15,7 +15,7 @@ from echo_ihg.model.text_encoder import HashingEncoderForTests
 from echo_ihg.motion.codec import default_codec
 
 SPEC = WindowSpec(chunk=12, prev=8, audio_window=2,
-                  data=DataConfig(stride=10, history_frames=100, describe_frames=100, shards=2))
+                  data=DataConfig(stride=10, describe_frames=100, shards=2))
 
 
 def make(root, spec=SPEC, rank=0, world=1, encoder=None):
@@ -34,20 +34,25 @@ def test_shapes_and_masks(ds):
     x = ds[first]
     assert x["target"].shape == (12, dm) and x["prev"].shape == (8, dm)
     assert x["avatar_audio"].shape == (12 + 4, 320)
-    assert x["user_audio"].shape == (100, 320) and x["user_motion"].shape == (100, dm)
+    span = SPEC.user_span                                        # [s − R, s + T − latency) = [−24, 11)
+    assert span == 12 - 1 + 24
+    assert x["user_audio"].shape == (span, 320) and x["user_motion"].shape == (span, dm)
     assert x["s_usr"].shape == x["c_emo"].shape == (384,) and x["identity"].shape == (478 * 3,)
     for k in ("valid", "avatar_vad", "user_vad"):
         assert x[k].shape == (12,)
     assert all(np.isfinite(v).all() for v in x.values())
-    # chunk at s = 0 starts at t0 = overlap = 4: 4 of the 8 previous frames and 4 of 100 history frames exist
+    # chunk at s = 0 starts at t0 = overlap = 4: 4 of the 8 previous frames exist; the user span's 24 pre-roll
+    # frames are silent at rest (as the engine has it), its last 11 are the user's frames 0..10
     np.testing.assert_array_equal(x["prev_mask"], [0, 0, 0, 0, 1, 1, 1, 1])
-    assert x["user_mask"].sum() == 4 and x["user_mask"][-4:].all()
+    assert x["user_mask"].sum() == 11 and x["user_mask"][-11:].all()
     rest = ds.rest_pose
     np.testing.assert_allclose(x["prev"][0], rest)
     np.testing.assert_allclose(x["user_motion"][0], rest)
     assert (x["avatar_audio"][:2] == SILENCE).all() and (x["user_audio"][0] == SILENCE).all()
     c = ds.items[first]
     np.testing.assert_array_equal(x["avatar_audio"][2:], ds.feats[(c.session, c.who)].mel[:14])
+    np.testing.assert_array_equal(x["user_audio"][24:], ds.feats[(c.session, "B" if c.who == "A" else "A")].mel[:11])
+    assert x["stream_first"] == 0
     # previous motion overlaps the chunk's first `overlap` frames, as in the engine's inpainting
     np.testing.assert_array_equal(x["prev"][4:], x["target"][:4])
 

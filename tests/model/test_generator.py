@@ -17,9 +17,11 @@ DM = 33
 def _inputs(cfg: ModelConfig, model, b: int = 2, seed: int = 0, f_pu_scale: float = 1.0):
     g = torch.Generator().manual_seed(seed)
     t_len, w = cfg.chunk_frames, cfg.audio_window
-    feat, _ = model.perceive(torch.randn(b, 30, cfg.audio_frame_dim, generator=g), torch.randn(b, 30, DM, generator=g))
-    f_pu = model.user_context(None if feat is None else feat[:, -1] * f_pu_scale,
-                              torch.randn(b, 384, generator=g), b)
+    span = cfg.user_span
+    feats, _ = model.perceive(torch.randn(b, span, cfg.audio_frame_dim, generator=g),
+                              torch.randn(b, span, DM, generator=g))
+    f_pu = model.user_context(None if feats is None else feats * f_pu_scale, torch.randn(b, 384, generator=g),
+                              torch.full((b,), t_len), b)
     cond = GenCond(torch.randn(b, cfg.prev_frames, DM, generator=g), torch.randn(b, cfg.identity_dim, generator=g),
                    torch.randn(b, t_len + 2 * w, cfg.audio_frame_dim, generator=g), f_pu,
                    torch.randn(b, 384, generator=g))
@@ -50,7 +52,8 @@ def test_fresh_model_predicts_zero_and_blocks_are_identity(layout, centres, tiny
     h = torch.randn(2, tiny_cfg.chunk_frames, 9, 32)
     audio = torch.randn(2, tiny_cfg.chunk_frames + 2 * tiny_cfg.audio_window, 32)
     win = torch.randn(2 * tiny_cfg.audio_window + 1, 32)
-    out, _ = block(h, torch.randn(2, 32), torch.randn(2, 5, 32), torch.randn(2, 4, 32), audio, win)
+    out, _ = block(h, torch.randn(2, 32), torch.randn(2, 5, 32), torch.randn(2, tiny_cfg.chunk_frames, 4, 32), audio,
+                   win)
     assert torch.equal(out, h)                                       # adaLN-Zero: identity at init
 
 

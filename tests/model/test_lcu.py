@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from echo_ihg.model.lcu import LCU, LPE
@@ -54,13 +55,33 @@ def test_gca_gate_init(layout, tiny_cfg):
     torch.manual_seed(0)
     pairs = {k: (v.start, v.stop) for k, v in layout.items()}
     closed = LCU(pairs, dataclasses.replace(tiny_cfg, gca_gate_init=0.0))
-    feat = torch.randn(2, 10, 16)
+    feats = torch.randn(2, tiny_cfg.user_span, 10, 16)
+    known = torch.tensor([tiny_cfg.chunk_frames, 3])
     s1, s2 = torch.randn(2, 384), torch.randn(2, 384)
     with torch.no_grad():
-        assert torch.equal(closed(feat, s1, 2), closed.lpe.tokens(feat))      # tanh(0) gates: f_pu = P_usr
+        tokens = closed._perception_tokens(feats, known).view(2, tiny_cfg.chunk_frames, -1, 32)
+        assert torch.equal(closed(feats, s1, known, 2), tokens)              # tanh(0) gates: f_pu = P_usr
         lcu = LCU(pairs, tiny_cfg)
         assert tiny_cfg.gca_gate_init > 0 and float(lcu.gca.alpha_attn) == tiny_cfg.gca_gate_init
-        assert not torch.allclose(lcu(feat, s1, 2), lcu(feat, s2, 2))
+        assert not torch.allclose(lcu(feats, s1, known, 2), lcu(feats, s2, known, 2))
+
+
+@pytest.mark.parametrize("known", [12, 5, 0, -16])
+def test_each_frame_reads_the_user_as_known_at_that_frame(layout, tiny_cfg, known):
+    """f_pu of window frame i depends on the user span's frames ≤ min(i − latency, known − 1) (relative to the
+    window start), and on the W newest of them; never on a later one."""
+    torch.manual_seed(0)
+    pairs = {k: (v.start, v.stop) for k, v in layout.items()}
+    lcu = LCU(pairs, tiny_cfg)
+    cfg, r0 = tiny_cfg, tiny_cfg.user_preroll
+    feats = torch.randn(1, cfg.user_span, 10, 16, requires_grad=True)
+    f_pu = lcu(feats, torch.randn(1, 384), torch.tensor([known]), 1)          # (1, T, Nu, D)
+    assert f_pu.shape[:2] == (1, cfg.chunk_frames)
+    for i in range(cfg.chunk_frames):
+        grad, = torch.autograd.grad(f_pu[0, i].sum(), feats, retain_graph=True)
+        read = torch.nonzero(grad[0].abs().sum((1, 2))).flatten() - r0        # frames relative to the window
+        newest = min(i - cfg.user_latency, known - 1)
+        assert int(read.max()) == newest and int(read.min()) == newest - cfg.user_window + 1, (i, read)
 
 
 def test_model_perceive_matches_step(layout, centres, tiny_cfg):

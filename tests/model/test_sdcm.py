@@ -36,7 +36,7 @@ def _sdcm(centres, dim=16):
 def test_lip_tokens_are_independent_of_user_context(centres):
     sdcm = _sdcm(centres)
     h = torch.randn(2, 6, 9, 16)
-    f_pu = torch.randn(2, 5, 16, requires_grad=True)
+    f_pu = torch.randn(2, 6, 5, 16, requires_grad=True)                # 5 user tokens per frame
     audio = torch.randn(2, 6 + 4, 16, requires_grad=True)              # T = 6 frames, w = 2
     out, g = sdcm(h, f_pu, audio, torch.randn(5, 16))
     assert g.shape == (2, 6, 9) and ((g > 0) & (g < 1)).all()
@@ -44,6 +44,9 @@ def test_lip_tokens_are_independent_of_user_context(centres):
     assert torch.count_nonzero(lip_grad) == 0                        # exactly zero, not just small
     eye_grad, = torch.autograd.grad(out[:, :, 1].sum(), f_pu, retain_graph=True)
     assert eye_grad.abs().sum() > 1e-3
+    frame2, = torch.autograd.grad(out[:, 2, 1].sum(), f_pu, retain_graph=True)
+    # frame 2 reads its own user tokens (and, through the gate's 3-frame conv, its neighbours' for the mix)
+    assert frame2[:, 2].abs().sum() > 1e-4 and torch.count_nonzero(frame2[:, [0, 4, 5]]) == 0
     lip_audio, = torch.autograd.grad(out[:, :, 0].sum(), audio)
     assert lip_audio.abs().sum() > 1e-3                              # lips are driven by the avatar's audio
 
@@ -51,7 +54,7 @@ def test_lip_tokens_are_independent_of_user_context(centres):
 def test_entangled_fusion_lets_user_reach_the_lips(centres):
     torch.manual_seed(0)
     fusion = EntangledFusion(16, 2)
-    f_pu = torch.randn(1, 5, 16, requires_grad=True)
+    f_pu = torch.randn(1, 6, 5, 16, requires_grad=True)
     out, g = fusion(torch.randn(1, 6, 9, 16), f_pu, torch.randn(1, 10, 16), torch.randn(5, 16))
     grad, = torch.autograd.grad(out[:, :, 0].sum(), f_pu)
     assert g is None and grad.abs().sum() > 1e-4
@@ -64,7 +67,7 @@ def test_user_branch_off_and_zero_init_are_the_same_function(centres):
     randomise(fresh, seed=2, skip=("attn_usr.out",))
     off = SDCM(16, 2, m_lip, user_branch=False)
     off.load_state_dict(fresh.state_dict())
-    h, f_pu, audio, win = torch.randn(1, 6, 9, 16), torch.randn(1, 5, 16), torch.randn(1, 10, 16), torch.randn(5, 16)
+    h, f_pu, audio, win = torch.randn(1, 6, 9, 16), torch.randn(1, 6, 5, 16), torch.randn(1, 10, 16), torch.randn(5, 16)
     a, ga = fresh(h, f_pu, audio, win)
     b, gb = off(h, None, audio, win)
     assert torch.allclose(a, b, atol=1e-6) and torch.allclose(ga, gb, atol=1e-6)

@@ -9,7 +9,7 @@ from echo_ihg.model.config import ModelConfig
 from echo_ihg.train.config import TrainConfig
 
 TINY_MODEL = ModelConfig(size="tiny", chunk_frames=12, prev_frames=8, audio_window=2, history_frames=200)
-TINY_DATA = DataConfig(stride=10, history_frames=100, describe_frames=100, shards=2)
+TINY_DATA = DataConfig(stride=10, describe_frames=100, shards=2)
 
 
 def tiny_config(**kw) -> TrainConfig:
@@ -21,7 +21,7 @@ def tiny_config(**kw) -> TrainConfig:
 def tiny_overrides(**kw) -> list[str]:
     """The same configuration as CLI --set flags."""
     flat = {"model.size": "tiny", "model.chunk_frames": 12, "model.prev_frames": 8, "model.audio_window": 2,
-            "model.history_frames": 200, "data.stride": 10, "data.history_frames": 100,
+            "model.history_frames": 200, "data.stride": 10,
             "data.describe_frames": 100, "data.shards": 2, "text_encoder": "hashing", "steps": 4, "batch": 4,
             "warmup": 2, "log_interval": 1, "ckpt_interval": 2, "lr": 1e-3, "ema_decay": 0.9, **kw}
     out = []

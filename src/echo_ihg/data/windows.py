@@ -2,17 +2,22 @@
 
 Timeline of one window (frames, 25 fps), matching the streaming engine (`model.engine`): the chunk covers
 [s, s + T); its first `overlap` frames are the previous output at inference (inpainted), so the chunk "starts"
-at t0 = s + overlap. Every condition is causal in t0:
+at t0 = s + overlap. The user is read per frame (`model.lcu`): the window carries the user span
+[s − R, s + T − latency) (R = `ModelConfig.user_preroll`; before frame 0 and after the end the user is silent
+at rest, as the engine has it); the LPE scan state at s − R comes from the previous window of the same stream
+(`data.streams`, stage 2), and which of the span's frames each chunk frame may read is drawn per sample by the
+trainer (the known horizon). The other conditions are causal in t0:
 
     target        avatar motion [s, s + T)                                   (T, Dm)  normalised codec motion
     prev          avatar motion [t0 − P, t0)        (rest before 0)          (P, Dm)  + prev_mask (P,)
     avatar_audio  avatar log-mel [s − w, s + T + w) (silence outside)        (T + 2w, 320)
-    user_audio    user log-mel   [t0 − H, t0)       (silence before 0)       (H, 320) + user_mask (H,)
-    user_motion   user motion    [t0 − H, t0)       (rest before 0)          (H, Dm)
+    user_audio    user log-mel   [s − R, s + T − l) (silence outside)        (F, 320) + user_mask (F,)
+    user_motion   user motion    [s − R, s + T − l) (rest outside)           (F, Dm)
     s_usr, c_emo  behaviour (Φ) / emotion (Ψ) text embeddings at t0          (384,) each
     identity      avatar identity (`train_features.identity_vector`)         (1434,)
     valid         avatar frames tracked in the chunk                          (T,) float (loss mask)
     avatar_vad, user_vad                                                      (T,) each
+    stream_first  1 when the window starts its stream's conversation (the scan starts from the pre-roll)
 
 Sharding (multi-process training without every rank reading every session): the candidate windows of the
 whole corpus are planned from meta.json lengths alone, in session order, and cut at session borders into
@@ -53,15 +58,14 @@ class DataConfig:
     split: str = "train"
     stride: int = FPS                    # frames between window starts
     overlap: int = 4                     # = SamplerConfig.overlap: chunk frames known at inference
-    history_frames: int = 90 * FPS       # user history fed to the LPE (≥ 90 s)
     describe_frames: int = 60 * FPS      # = SamplerConfig.describe_window
     min_valid: float = 0.9               # fraction of tracked avatar frames a chunk needs
     participants: tuple[str, ...] = ("A", "B")
     shards: int = 8                      # virtual data shards (see the module docstring)
 
     def __post_init__(self) -> None:
-        if self.stride < 1 or self.overlap < 1 or self.history_frames < 1 or self.shards < 1:
-            raise ValueError("stride, overlap, history_frames and shards must be ≥ 1")
+        if self.stride < 1 or self.overlap < 1 or self.shards < 1:
+            raise ValueError("stride, overlap and shards must be ≥ 1")
         if not set(self.participants) <= {"A", "B"} or not self.participants:
             raise ValueError(f"participants must be a subset of ('A', 'B'), got {self.participants}")
 
@@ -72,10 +76,23 @@ class WindowSpec:
     prev: int             # P
     audio_window: int     # w
     data: DataConfig
+    user_preroll: int = 24    # R (ModelConfig.user_preroll)
+    user_latency: int = 1     # l (ModelConfig.user_latency)
 
     def __post_init__(self) -> None:
         if not 0 < self.data.overlap < self.chunk:
             raise ValueError("overlap must be in (0, chunk_frames)")
+
+    @classmethod
+    def for_model(cls, model_cfg, data: DataConfig) -> "WindowSpec":
+        """The windows a `ModelConfig` trains on."""
+        m = model_cfg
+        return cls(m.chunk_frames, m.prev_frames, m.audio_window, data, m.user_preroll, m.user_latency)
+
+    @property
+    def user_span(self) -> int:
+        """F: user frames [s − R, s + T − l) of a window."""
+        return self.chunk - self.user_latency + self.user_preroll
 
     @property
     def grid(self) -> TextGrid:
@@ -150,6 +167,10 @@ class WindowDataset(Dataset):
                                                             encoder_name, describer, affect)
         self.items: list[Candidate] = []
         self.shard_items: dict[int, np.ndarray] = {}
+        # (session, avatar) conversations of each shard with their lengths, for stage-2 streams
+        self.shard_pairs = {v: sorted({(cands[k].session, cands[k].who) for k in range(*bounds[v])})
+                            for v in self.shards}
+        self.lengths = {i: len(self.feats[(i, "A")].valid) for i in mine}
         for v in self.shards:
             keep = [c for c in cands[slice(*bounds[v])] if self._usable(c)]
             if not keep:
@@ -168,16 +189,19 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        c = self.items[i]
+    def __getitem__(self, i) -> dict[str, np.ndarray]:
+        """i: an item index (random windows) or a `data.streams.StreamWindow` (stage-2 streams)."""
+        first = getattr(i, "first", False)
+        c = i.candidate if hasattr(i, "candidate") else self.items[i]
         spec, d = self.spec, self.spec.data
         av, us = self.feats[(c.session, c.who)], self.feats[(c.session, other(c.who))]
         s, t_len, w = c.start, spec.chunk, spec.audio_window
         t0 = s + d.overlap
         rest = self.rest_pose
         prev, prev_mask = _frames(av.motion, t0 - spec.prev, t0, rest)
-        user_motion, user_mask = _frames(us.motion, t0 - d.history_frames, t0, rest)
-        user_audio, _ = _frames(us.mel, t0 - d.history_frames, t0, SILENCE)
+        a = s - spec.user_preroll
+        user_motion, user_mask = _frames(us.motion, a, a + spec.user_span, rest)
+        user_audio, _ = _frames(us.mel, a, a + spec.user_span, SILENCE)
         avatar_audio, _ = _frames(av.mel, s - w, s + t_len + w, SILENCE)
         k = (t0 - d.overlap) // d.stride      # the text grid point of this chunk start
         s_usr, c_emo = av.text_table[av.text_index[k]]
@@ -191,6 +215,7 @@ class WindowDataset(Dataset):
             "avatar_vad": np.array(av.vad[s:s + t_len], np.float32),
             "user_vad": np.array(us.vad[s:s + t_len], np.float32),
             "index": np.array([c.session, 0 if c.who == "A" else 1, s], np.int64),
+            "stream_first": np.array(float(first), np.float32),
         }
 
 
@@ -256,6 +281,10 @@ class ShardedBatchSampler:
         return self.steps
 
     def rows(self) -> np.ndarray:
-        """Rows of the global batch held by this rank (global order: shard 0's samples, shard 1's, ...)."""
-        b = self.per_shard
-        return np.concatenate([np.arange(v * b, (v + 1) * b) for v in self.ds.shards])
+        return batch_rows(self.ds.shards, self.per_shard)
+
+
+def batch_rows(shards: Sequence[int], per_shard: int) -> np.ndarray:
+    """Rows of the global batch held by a rank that owns `shards` (global order: shard 0's samples, shard 1's,
+    ...)."""
+    return np.concatenate([np.arange(v * per_shard, (v + 1) * per_shard) for v in shards])

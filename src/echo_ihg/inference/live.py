@@ -10,11 +10,11 @@ the audio and the frame count stay on time.
 
 The *generation thread* owns the `StreamingGenerator` and runs its chunks; the *render thread* turns their
 motion into JPEGs as soon as it exists (a chunk ahead of the clock), so rendering is not on the tick's path.
-The model may only read user frames before a chunk's first frame t0; the live loop gives it the user's stream
-delayed by `user_lag_frames` (L),
-so that chunk t0 can be generated while ticks t0 − L … t0 − 1 run and is ready when frame t0 is due. The
-avatar frame n is therefore sent right after user frame n was processed (the display latency); the model's
-reaction delay — the age of the newest user frame behind an avatar frame — is L + 1 + (n − t0) frames.
+Chunk t0 (its new frames [t0, t0 + hop), hop = chunk − overlap) reads the user per frame up to its known horizon
+t0 − L (`user_lag_frames`; `SamplerConfig.user_horizon` = −L, a horizon the model is trained for), so it can be
+generated while ticks t0 − L … t0 − 1 run and is ready when frame t0 is due. The avatar frame n is therefore
+sent right after user frame n was processed (the display latency); the model's reaction delay — the age of the
+newest user frame behind an avatar frame — is L + 1 + (n − t0) frames: on average L + (hop + 1) / 2.
 
 The avatar's speech is known ahead (a file or a TTS stream): it is committed to the timeline
 L + chunk + window frames ahead of the clock (the look-ahead the model's audio attention needs), so audio
@@ -52,10 +52,11 @@ class LiveConfig:
     """Live generation settings (CLI flags override them)."""
 
     size: int = 256                 # px, avatar frames (square)
-    steps: int = 6                  # sampler steps per chunk
+    steps: int = 4                  # sampler steps per chunk
     seed: int = 0
-    overlap: int = 4                # frames re-sampled at each chunk start (larger: more, shorter chunks)
-    user_lag_frames: int = 12       # L (see the module docstring): room for one chunk's generation time
+    overlap: int = 42               # frames inpainted at each chunk start: hop = chunk − overlap = 8 new frames
+                                    # (320 ms) per chunk, so reactions wait half a hop on average
+    user_lag_frames: int = 6        # L (see the module docstring): room for one chunk's generation time
     neutral_frames: int = 25        # tracked user frames that define the user's neutral face
     jpeg_quality: int = 80
     max_audio_lag_frames: int = 10  # user audio frames buffered beyond the clock before the oldest are dropped
@@ -167,7 +168,8 @@ class LiveModel:
         from echo_ihg.model.engine import SamplerConfig, StreamingGenerator
 
         c = self.config
-        sampler = SamplerConfig(steps=c.steps, overlap=c.overlap, describe_window=int(c.history_s * FPS))
+        sampler = SamplerConfig(steps=c.steps, overlap=c.overlap, describe_window=int(c.history_s * FPS),
+                                user_horizon=-c.user_lag_frames)
         return StreamingGenerator(self.model, self.identity, sampler, self.pipe.text_conditioner(self.pipeline_config),
                                   initial_motion=self.rest, seed=c.seed)
 
@@ -383,8 +385,6 @@ class LiveSession:
         self._avatar = AvatarStream(MelStreamer(), VadStreamer(self.cfg.vad_backend))
         with FaceTracker(static_image_mode=False) as tracker:
             self._user.tracker = tracker
-            for _ in range(self.cfg.user_lag_frames):      # the lag: the model sees the user L frames late
-                self._feed(("user", self._user.absent_frame()))
             self._commit_avatar(self.m.lookahead)
             while not self.ready.wait(0.05):               # the first chunk: the clock starts when it is ready
                 if self.stopped.is_set():

@@ -92,10 +92,6 @@ class UserStream:
                 attrs = {k: np.full(1, np.nan, np.float32) for k in attrs}
         return mel[None], motion, attrs, np.array([vad], np.float32)
 
-    def absent_frame(self) -> tuple:
-        motion, attrs = self.absent(1)
-        return self.silence[None], motion, attrs, np.zeros(1, np.float32)
-
     def add_audio(self, chunks: list[np.ndarray], max_lag: int) -> int:
         """Featurise the user's new audio; returns the frames dropped because they ran too far ahead."""
         if chunks:

@@ -8,7 +8,14 @@ The ablation switches mirror the rows of ECHO's ablation table plus two baseline
     use_sdcm=False       w/o SDCM  (entangled, role-agnostic fusion: one cross-attention over [audio; user]
                                     for every token, no spatial masks)
     audio_only=True      baseline: avatar audio (+ previous motion, identity) only; no user, no LAU
-    short_window_frames  baseline: user cues of the last N frames only (INFP/DIM-style; 50 = 2 s); 0 = off
+    short_window_frames  baseline: user cues of the last N frames only (INFP/DIM-style; 50 = 2 s); 0 = off.
+                         No long-range scan: the per-frame user window holds the last N frames' embeddings.
+
+The user time axis (docs/architecture.md, "User time axis"): avatar frame t of a chunk window [s, s + T)
+reads the user as known at t, i.e. user frames τ ≤ min(t − user_latency, s + known − 1), where `known` is how
+many of the window's user frames exist when the chunk is generated (offline: all, known = T; live, with the
+user stream L frames behind and o inpainted frames: known = o − L ≥ −user_lag_max). Frame t attends to the
+LPE summary at its newest readable frame plus the per-frame features of the `user_window` newest ones.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ class ModelConfig:
     use_sdcm: bool = True
     audio_only: bool = False
     short_window_frames: int = 0
+    user_latency: int = 1                  # avatar frame t reads user frames ≤ t − user_latency (never the present)
+    user_window: int = 8                   # recent user frames each avatar frame attends to directly
+    user_lag_max: int = 16                 # the stalest horizon trained for: known ≥ −user_lag_max (live lag)
 
     def __post_init__(self) -> None:
         if self.size not in SIZES:
@@ -62,10 +72,30 @@ class ModelConfig:
             raise ValueError("chunk_frames ≥ 2, prev_frames ≥ 1 and audio_window ≥ 0 are required")
         if self.short_window_frames < 0:
             raise ValueError("short_window_frames must be ≥ 0 (0 = off)")
+        if self.user_latency < 1 or self.user_window < 1 or self.user_lag_max < 0:
+            raise ValueError("user_latency ≥ 1, user_window ≥ 1 and user_lag_max ≥ 0 are required")
 
     @property
     def dims(self) -> dict[str, int]:
         return SIZES[self.size]
+
+    @property
+    def user_frames_window(self) -> int:
+        """Recent user frames read per avatar frame (the short-window baseline reads its N frames)."""
+        return self.short_window_frames or self.user_window
+
+    @property
+    def user_preroll(self) -> int:
+        """R: user frames kept before a chunk window's first frame s. A window's user span is [s − R,
+        s + T − user_latency): F = T − user_latency + R frames, the oldest one any frame can read at the
+        stalest horizon. Before a conversation starts the user sits R frames silent at rest (both the engine
+        and training scan that pre-roll), so frame 0 sees the same history in both."""
+        return self.user_frames_window + self.user_lag_max
+
+    @property
+    def user_span(self) -> int:
+        """F: user frames of one chunk window's span (see `user_preroll`)."""
+        return self.chunk_frames - self.user_latency + self.user_preroll
 
     @property
     def uses_user(self) -> bool:

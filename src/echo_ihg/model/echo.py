@@ -2,7 +2,7 @@
 
     model = EchoModel(layout=codec.layout, centres=region_centres_by_name, cfg=ModelConfig(size="small"))
     feats, lpe_state = model.perceive(user_audio, user_motion, lpe_state)     # LPE scan, any span of frames
-    f_pu = model.user_context(feats[:, -1], s_usr)                            # at the chunk start
+    f_pu = model.user_context(feats, s_usr, known, batch)     # feats over the window's user span -> per frame
     v = model(x_t, t, GenCond(prev_motion, identity, avatar_audio, f_pu, c_emo))
 
 Text embeddings (S_usr of the behaviour description, c_emo of the emotion description) come in as tensors:
@@ -61,18 +61,14 @@ class EchoModel(nn.Module):
                  ) -> tuple[torch.Tensor | None, LPEState | None]:
         """LPE scan over user frames: (B, T, Da), (B, T, Dm) -> feats (B, T, 1 + K, E), new state.
 
-        Returns (None, None) when the configuration uses no perception (w/o LPE, audio-only, stage 1).
+        Returns (None, None) when the configuration uses no perception (w/o LPE, audio-only, stage 1). The
+        short-window baseline does not scan: its features are the per-frame embeddings, and its state None.
         """
         if not self.uses_perception:
             return None, None
+        if self.cfg.short_window_frames > 0:
+            return self.lcu.lpe.embed(user_audio, user_motion), None
         return self.lcu.lpe.encode(user_audio, user_motion, state)
-
-    def perceive_state(self, user_audio: torch.Tensor, user_motion: torch.Tensor, state: LPEState | None = None
-                       ) -> LPEState | None:
-        """The LPE state after scanning user frames (B, T, Da), (B, T, Dm), without the features (cheaper)."""
-        if not self.uses_perception:
-            return None
-        return self.lcu.lpe.encode_state(user_audio, user_motion, state)
 
     def perceive_step(self, user_audio: torch.Tensor, user_motion: torch.Tensor, state: LPEState
                       ) -> tuple[torch.Tensor | None, LPEState | None]:
@@ -81,12 +77,13 @@ class EchoModel(nn.Module):
             return None, None
         return self.lcu.lpe.step(user_audio, user_motion, state)
 
-    def user_context(self, feat: torch.Tensor | None, s_usr: torch.Tensor | None, batch: int
-                     ) -> torch.Tensor | None:
-        """LPE features at the query time (B, 1 + K, E) and S_usr (B, 384) -> f_pu (B, Np, D) or None."""
+    def user_context(self, feats: torch.Tensor | None, s_usr: torch.Tensor | None, known: torch.Tensor | None,
+                     batch: int) -> torch.Tensor | None:
+        """LPE features over a chunk window's user span (B, F, 1 + K, E), S_usr (B, 384) and the known horizon
+        (B,) -> f_pu (B, T, Nu, D) (one set of user tokens per frame), or None without a user branch."""
         if self.lcu is None:
             return None
-        return self.lcu(feat, s_usr, batch)
+        return self.lcu(feats, s_usr, known, batch)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: GenCond, return_gates: bool = False):
         """Noisy chunk (B, T, Dm), diffusion time (B,) -> v prediction (B, T, Dm) [, SDCM gates]."""

@@ -8,13 +8,18 @@ first new frame and the constant-velocity extrapolation of the last two output f
 `continuity_ramp` frames (raised cosine), so position and velocity are continuous at every border. Before
 frame 0 the "previous output" is the initial motion (rest pose).
 
-Conditions of chunk k are causal: user frames < t0 (LPE scan state, behaviour description over the last
-`describe_window` frames), transcript entries ended by t0, avatar audio of the window ± w frames (the avatar's
-own speech is known ahead: it is the dialogue agent's answer).
+Conditions of chunk k are causal. The user is read per frame (`model.lcu`): window frame t reads user frames
+≤ t − user_latency that exist when the chunk is generated, i.e. below t0 + `user_horizon` (None: the whole
+user stream is there, as offline; −L in a live loop whose user stream runs L frames behind). The LPE scan runs
+from R pre-roll frames before 0 (the user silent at rest, `ModelConfig.user_preroll`) and never past what is
+known; after the user's stream ends the user stays silent at rest. The behaviour description covers the last
+`describe_window` user frames before t0, the transcript the entries ended by t0; the avatar audio covers the
+window ± w frames (the avatar's own speech is known ahead: it is the dialogue agent's answer).
 
 `generate_offline` scans the whole user stream in one parallel pass; `StreamingGenerator` receives inputs in
 arbitrary pieces and keeps only bounded state (LPE scan state, the last output frames, the RNG state, the
-avatar/user frames still needed). For the same inputs and seed both give the same motion (tested).
+avatar/user frames still needed). For the same inputs and seed both give the same motion (tested), and a
+window's user conditions equal the training batch's for the same frames and horizon (tested).
 """
 
 from __future__ import annotations
@@ -47,6 +52,15 @@ class SamplerConfig:
     overlap: int = 4                      # previous-output frames inpainted at the start of each window
     continuity_ramp: int = 10             # frames over which a border offset is blended out (0 = off)
     describe_window: int = 60 * FPS       # frames the behaviour describer looks back
+    user_horizon: int | None = None       # chunk t0 reads user frames < t0 + user_horizon (None: all known;
+                                          # a live loop whose user stream runs L frames behind: −L)
+
+    def known(self, cfg: ModelConfig) -> int:
+        """User frames of a chunk window known at generation (`model.lcu.read_frames`), clamped to what the
+        model was trained for ([−user_lag_max, T])."""
+        if self.user_horizon is None:
+            return cfg.chunk_frames
+        return max(-cfg.user_lag_max, min(cfg.chunk_frames, self.overlap + self.user_horizon))
 
 
 @dataclass
@@ -86,9 +100,9 @@ def build_text_conditioner(cfg: ModelConfig, encoder: Callable[[], TextEncoder],
 class _Frames:
     """Frames [start, start + len) of a per-frame array stream; reads outside are padded with `fill`."""
 
-    def __init__(self, dim: int, fill: float = 0.0):
+    def __init__(self, dim: int, fill: float | np.ndarray = 0.0, start: int = 0):
         self.data = np.zeros((0, dim), np.float32)
-        self.start, self.fill = 0, fill
+        self.start, self.fill = start, fill                   # fill: a scalar or a (dim,) row
 
     @property
     def end(self) -> int:
@@ -136,9 +150,9 @@ class StreamState:
     history: torch.Tensor                # (H, Dm) the last output frames (initial motion before frame 0)
     rng: torch.Generator
     lpe: LPEState | None
-    lpe_frames: int = 0                  # user frames consumed by the scan
-    last_feat: torch.Tensor | None = None   # LPE output after those frames (1, 1 + K, E)
-    user_audio: _Frames | None = None    # user frames not yet scanned (or the short window)
+    lpe_frames: int = 0                  # user frames consumed by the scan (from −R: the pre-roll)
+    feats: _Frames | None = None         # LPE outputs of scanned user frames still readable, flattened (1+K)·E
+    user_audio: _Frames | None = None    # user frames not yet scanned
     user_motion: _Frames | None = None
     user_attrs: dict[str, _Frames] = field(default_factory=dict)
     user_vad: _Frames | None = None
@@ -174,9 +188,13 @@ class StreamingGenerator:
         self._keep = keep
         gen = torch.Generator().manual_seed(int(seed))
         da = cfg.audio_frame_dim
+        lpe = model.lcu.lpe if model.uses_perception else None
+        feat_dim = (1 + lpe.k) * lpe.e if lpe is not None else 1
+        # the user is silent at rest before the conversation (the pre-roll) and after their stream ends
         self.state = StreamState(
             t_next=0, history=torch.from_numpy(np.tile(rest.reshape(1, dm), (keep, 1))), rng=gen,
-            lpe=model.init_state(1), user_audio=_Frames(da), user_motion=_Frames(dm), user_vad=_Frames(1),
+            lpe=model.init_state(1), lpe_frames=-cfg.user_preroll, feats=_Frames(feat_dim, 0.0, -cfg.user_preroll),
+            user_audio=_Frames(da, SILENCE), user_motion=_Frames(dm, rest), user_vad=_Frames(1),
             avatar_audio=_Frames(da, SILENCE), avatar_vad=_Frames(1))
 
     # ---- inputs -----------------------------------------------------------------------------------
@@ -214,7 +232,13 @@ class StreamingGenerator:
             audio_ok = st.t_next < st.avatar_audio.end
         else:
             audio_ok = st.avatar_audio.end >= st.t_next - self.sampler.overlap + cfg.chunk_frames + cfg.audio_window
-        return audio_ok and (st.user_done or st.user_vad.end >= st.t_next)
+        return audio_ok and (st.user_done or st.user_vad.end >= self._user_needed(st.t_next))
+
+    def _user_needed(self, t0: int) -> int:
+        """User frames (exclusive end) that chunk t0 reads: up to its horizon or its last frame − latency."""
+        cfg = self.model.cfg
+        s = t0 - self.sampler.overlap
+        return s + min(self.sampler.known(cfg), cfg.chunk_frames - cfg.user_latency)
 
     def pull(self) -> np.ndarray:
         """All frames that can be generated from the inputs so far: (n, Dm) float32 (n may be 0)."""
@@ -230,27 +254,34 @@ class StreamingGenerator:
         return self.pull()
 
     # ---- one chunk --------------------------------------------------------------------------------
+    def scan_user(self, upto: int) -> None:
+        """Advance the LPE scan over user frames [lpe_frames, upto) (pre-roll / past the end: silent, at rest).
+        Chunks scan lazily what they read; a caller holding the whole user stream may scan it at once."""
+        st = self.state
+        if upto <= st.lpe_frames or not self.model.uses_perception:
+            return
+        if upto > st.user_vad.end and not st.user_done:
+            raise ValueError(f"user frames up to {upto} are not there yet ({st.user_vad.end} pushed)")
+            return
+        feats, st.lpe = self.model.perceive(_t(st.user_audio.get(st.lpe_frames, upto)),
+                                            _t(st.user_motion.get(st.lpe_frames, upto)), st.lpe)
+        st.feats.push(feats[0].flatten(1).numpy())
+        st.lpe_frames = upto
+        st.user_audio.drop_before(upto)
+        st.user_motion.drop_before(upto)
+
     def _perception(self, t0: int) -> torch.Tensor | None:
-        """LPE features after user frames < t0 (scan advanced lazily so it never runs past t0)."""
+        """LPE outputs over the user span of the window that starts at t0 − overlap: (1, F, 1 + K, E) (frames
+        the window may not read are zeros), or None for a model without perception."""
         st, model, cfg = self.state, self.model, self.model.cfg
         if not model.uses_perception:
             return None
-        upto = min(t0, st.user_vad.end)
-        if cfg.short_window_frames > 0:
-            a = max(0, upto - cfg.short_window_frames)
-            if upto <= a:
-                return _empty_feat(model)
-            feats, _ = model.perceive(_t(st.user_audio.get(a, upto)), _t(st.user_motion.get(a, upto)))
-            st.user_audio.drop_before(a)
-            st.user_motion.drop_before(a)
-            return feats[:, -1]
-        if upto > st.lpe_frames:
-            feats, st.lpe = model.perceive(_t(st.user_audio.get(st.lpe_frames, upto)),
-                                           _t(st.user_motion.get(st.lpe_frames, upto)), st.lpe)
-            st.last_feat, st.lpe_frames = feats[:, -1], upto
-            st.user_audio.drop_before(upto)
-            st.user_motion.drop_before(upto)
-        return st.last_feat if st.last_feat is not None else _empty_feat(model)
+        a = t0 - self.sampler.overlap - cfg.user_preroll
+        self.scan_user(self._user_needed(t0))
+        feats = st.feats.get(a, a + cfg.user_span)
+        st.feats.drop_before(a)
+        lpe = model.lcu.lpe
+        return torch.from_numpy(feats).view(1, cfg.user_span, 1 + lpe.k, lpe.e)
 
     @torch.no_grad()
     def _step(self) -> np.ndarray:
@@ -264,8 +295,8 @@ class StreamingGenerator:
             s_usr, c_emo = self.conditioner.embed(
                 attrs, st.user_vad.get(a, upto)[:, 0], st.avatar_vad.get(a, t0)[:, 0],
                 [e for e in st.transcript if float(e["end"]) <= t0 / FPS], t0 / FPS, *self.need_text)
-        feat = self._perception(t0)
-        f_pu = self.model.user_context(feat, s_usr, 1)
+        feats = self._perception(t0)
+        f_pu = self.model.user_context(feats, s_usr, torch.tensor([smp.known(cfg)]), 1)
         audio = _t(st.avatar_audio.get(t0 - o - w, t0 - o + t_len + w))
         cond = GenCond(st.history[-cfg.prev_frames:][None], self.identity, audio, f_pu, c_emo)
         window = ddim_sample(self.model, (1, t_len, self.model.motion_dim), cond, smp.steps, st.rng,
@@ -296,29 +327,6 @@ def _t(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x)[None]
 
 
-def _empty_feat(model: EchoModel) -> torch.Tensor:
-    lpe = model.lcu.lpe
-    return torch.zeros(1, 1 + lpe.k, lpe.e)
-
-
-class _OfflineGenerator(StreamingGenerator):
-    """All inputs at once; the LPE scans the whole user stream in one parallel pass."""
-
-    def __init__(self, *args, user_audio: np.ndarray, user_motion: np.ndarray, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._feats = None
-        if self.model.uses_perception and self.model.cfg.short_window_frames == 0 and len(user_audio):
-            with torch.no_grad():
-                self._feats, _ = self.model.perceive(_t(np.asarray(user_audio, np.float32)),
-                                                     _t(np.asarray(user_motion, np.float32)))
-
-    def _perception(self, t0: int) -> torch.Tensor | None:
-        if self._feats is None:
-            return super()._perception(t0)
-        upto = min(t0, self._feats.shape[1])
-        return self._feats[:, upto - 1] if upto > 0 else _empty_feat(self.model)
-
-
 def generate_offline(model: EchoModel, identity: np.ndarray, avatar_audio: np.ndarray, avatar_vad: np.ndarray,
                      user_audio: np.ndarray, user_motion: np.ndarray, user_attributes: Mapping[str, np.ndarray],
                      user_vad: np.ndarray, transcript: Sequence[Mapping] = (),
@@ -326,9 +334,11 @@ def generate_offline(model: EchoModel, identity: np.ndarray, avatar_audio: np.nd
                      initial_motion: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, list[int]]:
     """Whole conversation at once -> avatar motion (N, Dm) for the N frames of the avatar's audio, and the
     chunk borders (first frame of every chunk). Inputs as in `StreamingGenerator.push_*`."""
-    gen = _OfflineGenerator(model, identity, sampler, conditioner, initial_motion, seed,
-                            user_audio=user_audio, user_motion=user_motion)
+    gen = StreamingGenerator(model, identity, sampler, conditioner, initial_motion, seed)
     gen.push_transcript(transcript)
     gen.push_user(user_audio, user_motion, user_attributes, user_vad)
     gen.push_avatar(avatar_audio, avatar_vad)
+    gen.state.user_done = True
+    with torch.no_grad():   # the whole user stream in one parallel scan (chunks then only read it)
+        gen.scan_user(max(len(user_audio), len(avatar_audio)) + model.cfg.chunk_frames)
     return gen.finish(), list(gen.state.emitted)

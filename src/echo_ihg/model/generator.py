@@ -46,7 +46,7 @@ class GenCond:
     """Per-chunk conditions of the generator (computed once per chunk, reused by every sampler step).
 
     prev_motion (B, P, Dm); identity (B, Did); audio (B, T + 2w, Da) per-frame avatar audio with w frames of
-    margin each side; f_pu (B, Np, D) user context or None; c_emo (B, 384) or None;
+    margin each side; f_pu (B, T, Nu, D) user context, one token set per frame, or None; c_emo (B, 384) or None;
     drop (B,) bool: True replaces f_pu and c_emo by learned null embeddings (classifier-free guidance).
     """
 
@@ -99,7 +99,7 @@ class GeneratorBlock(nn.Module):
 
     def forward(self, h: torch.Tensor, c: torch.Tensor, ctx: torch.Tensor, f_pu: torch.Tensor | None,
                 audio: torch.Tensor, win_emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """h: (B, T, K, D); c: (B, D); ctx: (B, Nc, D); f_pu: (B, Np, D) | None; audio: (B, T + 2w, D);
+        """h: (B, T, K, D); c: (B, D); ctx: (B, Nc, D); f_pu: (B, T, Nu, D) | None; audio: (B, T + 2w, D);
         win_emb: (2w + 1, D)."""
         b, t, k, d = h.shape
         mods = self.ada(c).chunk(3 * self.N_BRANCHES, dim=-1)               # 15 × (B, D)
@@ -180,7 +180,7 @@ class EchoGenerator(nn.Module):
             return None
         if cond.drop is None:
             return cond.f_pu
-        return torch.where(cond.drop.view(-1, 1, 1), self.null_user.expand_as(cond.f_pu), cond.f_pu)
+        return torch.where(cond.drop.view(-1, 1, 1, 1), self.null_user.expand_as(cond.f_pu), cond.f_pu)
 
     def _audio(self, audio: torch.Tensor, t: int) -> torch.Tensor:
         """audio (B, T + 2w, Da) -> per-frame features (B, T + 2w, D); SDCM attends to ±w of each frame."""

@@ -1,16 +1,20 @@
-"""LCU — long-range contextual understanding of the conversation so far, with bounded memory.
+"""LCU — long-range contextual understanding of the conversation so far, with bounded memory, per avatar frame.
 
 LPE (low-level perception encoding):
-    user audio  (B, T, Da) per-frame log-mel ──Linear──► temporal selective scan ─► a_t  (B, T, E)
-    user motion (B, T, Dm) codec coefficients ─per-token Linear─► K region tokens ─► region×time scan
-                (one scan per region token, weights shared, region embedding added)  ─► m_t (B, T, K, E)
-    At a query time t the scan outputs summarise the whole history up to t (the scan state is all that is kept
-    in streaming). Fusion into the perception tokens P_usr (B, G + 1 + K, D):
-        F_gm  — global: an MLP over [a_t; mean_k m_t,k] gives G global tokens
-        F_int — interaction: one self-attention layer over [global; audio; region tokens], so region motion
-                and voice cues are read in each other's light.
+    user audio  (B, F, Da) per-frame log-mel ──Linear──► temporal selective scan ─► a_τ  (B, F, E)
+    user motion (B, F, Dm) codec coefficients ─per-token Linear─► K region tokens ─► region×time scan
+                (one scan per region token, weights shared, region embedding added)  ─► m_τ (B, F, K, E)
+    The scan output at user frame τ summarises the whole history up to τ; streaming keeps only the scan state.
+User time axis: the scan runs over a chunk window's user span (`ModelConfig.user_span`, frames [s − R,
+    s + T − latency)); avatar frame i of the window reads the newest user frame it may know,
+    r_i = min(i − latency, known − 1) (relative to s), and
+        P_usr(i)  — the fused perception tokens at r_i: F_gm (an MLP over [a; mean_k m] gives G global tokens)
+                    and F_int (one self-attention layer over [global; audio; region tokens]);
+        recent(i) — one token per user frame r_i − j, j < W (the local causal window, per-frame scan outputs),
+    each plus an embedding of its age i − τ (how long ago the user did it) and of its kind.
 HBCU fusion: S_usr (384-d text embedding of the behaviour description) ─alignment layer─► n_text tokens;
-    gated cross-attention (GCA, Flamingo-style tanh gates starting at cfg.gca_gate_init) of P_usr over them ─► f_pu.
+    gated cross-attention (GCA, Flamingo-style tanh gates starting at cfg.gca_gate_init) of the user tokens
+    over them ─► f_pu (B, T, Np + W, D): a set of user tokens per avatar frame.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from echo_ihg.model.blocks import Attention, Mlp
+from echo_ihg.model.blocks import Attention, Mlp, sinusoidal
 from echo_ihg.model.config import ModelConfig
 from echo_ihg.model.generator import check_layout, layout_pairs
 from echo_ihg.model.ssm import MambaBlock, MambaState
@@ -83,16 +87,10 @@ class LPE(nn.Module):
         m = m.view(b, self.k, t, self.e).permute(0, 2, 1, 3)                # (B, T, K, E)
         return torch.cat([a.unsqueeze(2), m], dim=2), LPEState(st_a, st_m)
 
-    def encode_state(self, audio: torch.Tensor, motion: torch.Tensor, state: LPEState | None = None) -> LPEState:
-        """The state `encode` would return, without the per-frame features (for history spans whose outputs are
-        not used). audio (B, T, Da), motion (B, T, Dm)."""
-        b, t, _ = audio.shape
-        if motion.shape[:2] != (b, t):
-            raise ValueError(f"user audio {tuple(audio.shape)} and motion {tuple(motion.shape)} disagree")
-        st = state or self.init_state(b, audio.device)
-        st_a = self.audio_scan.final_state(self.audio_in(audio), st.audio)
-        m = self._motion_tokens(motion).permute(0, 2, 1, 3).reshape(b * self.k, t, self.e)
-        return LPEState(st_a, self.motion_scan.final_state(m, st.motion))
+    def embed(self, audio: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
+        """Per-frame input embeddings without the scan (the short-window baseline has no long-range memory).
+        audio (B, T, Da), motion (B, T, Dm) -> (B, T, 1 + K, E)."""
+        return torch.cat([self.audio_in(audio).unsqueeze(2), self._motion_tokens(motion)], dim=2)
 
     def step(self, audio: torch.Tensor, motion: torch.Tensor, state: LPEState
              ) -> tuple[torch.Tensor, LPEState]:
@@ -127,8 +125,15 @@ class GatedCrossAttention(nn.Module):
         return p + torch.tanh(self.alpha_mlp) * self.mlp(self.norm2(p))
 
 
+def read_frames(known: torch.Tensor, t_len: int, latency: int) -> torch.Tensor:
+    """known (B,) long -> r (B, T): the newest user frame (relative to the window start) each window frame reads,
+    r_i = min(i − latency, known − 1)."""
+    i = torch.arange(t_len, device=known.device)
+    return torch.minimum(i[None] - latency, known[:, None] - 1)
+
+
 class LCU(nn.Module):
-    """LPE + alignment layer + GCA -> f_pu. Switches: cfg.use_lpe, cfg.use_hbcu (see config.py)."""
+    """LPE + per-frame user tokens + alignment layer + GCA -> f_pu. Switches: cfg.use_lpe, cfg.use_hbcu."""
 
     def __init__(self, layout: Mapping[str, tuple[int, int]], cfg: ModelConfig):
         super().__init__()
@@ -139,6 +144,10 @@ class LCU(nn.Module):
         n_tok = self.lpe.n_tokens if self.lpe is not None else dims["n_global"] + 1
         # without LPE, learned queries take the place of P_usr so that HBCU still yields tokens
         self.queries = None if cfg.use_lpe else nn.Parameter(torch.randn(n_tok, d) * 0.02)
+        if self.lpe is not None:
+            self.frame_in = nn.Linear((1 + self.lpe.k) * self.lpe.e, d)    # one token per recent user frame
+            self.age_in = nn.Linear(d, d)                                   # age embedding (frames ago)
+            self.kind_emb = nn.Parameter(torch.randn(2, d) * 0.02)          # summary tokens | recent frames
         self.n_text = dims["n_text"]
         if cfg.use_hbcu:
             self.align = nn.Sequential(nn.Linear(cfg.text_dim, d * self.n_text), nn.GELU(),
@@ -147,17 +156,44 @@ class LCU(nn.Module):
             # without LPE there is no perception to gate against: the text reaches f_pu fully from the start
             self.gca = GatedCrossAttention(d, dims["heads"], cfg.gca_gate_init if cfg.use_lpe else 1.0)
 
-    def forward(self, feat: torch.Tensor | None, s_usr: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """feat (B, 1 + K, E) LPE output at the query time (or None); s_usr (B, 384) or None -> f_pu (B, Np, D)."""
+    def _age(self, age: torch.Tensor) -> torch.Tensor:
+        return self.age_in(sinusoidal(age, self.age_in.in_features, max_period=1000.0))
+
+    def _perception_tokens(self, feats: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """feats (B, F, 1 + K, E) over the window's user span, known (B,) -> (B·T, Np + W, D)."""
+        cfg = self.cfg
+        b, f = feats.shape[:2]
+        t_len, w, r0 = cfg.chunk_frames, cfg.user_frames_window, cfg.user_preroll
+        if f != cfg.user_span:
+            raise ValueError(f"user features cover {f} frames, a chunk window's user span is {cfg.user_span}")
+        r = read_frames(known, t_len, cfg.user_latency)                        # (B, T)
+        rows = torch.arange(b, device=feats.device)[:, None]
+        summary = self.lpe.tokens(feats[rows, r + r0].flatten(0, 1))          # (B·T, Np, D)
+        age = torch.arange(t_len, device=feats.device)[None] - r              # (B, T) ≥ latency
+        summary = summary + (self._age(age) + self.kind_emb[0]).flatten(0, 1).unsqueeze(1)
+        j = torch.arange(w, device=feats.device)
+        per_frame = self.frame_in(feats.flatten(2))                            # (B, F, D)
+        recent = per_frame[rows[..., None], (r + r0)[..., None] - j]            # (B, T, W, D)
+        recent = recent + self._age(age[..., None] + j) + self.kind_emb[1]
+        return torch.cat([summary, recent.flatten(0, 1)], dim=1)
+
+    def forward(self, feats: torch.Tensor | None, s_usr: torch.Tensor | None, known: torch.Tensor | None,
+                batch: int) -> torch.Tensor:
+        """feats (B, F, 1 + K, E): LPE outputs over the window's user span (or None without LPE); s_usr (B, 384)
+        or None; known (B,) long: user frames of the window known at generation (see `read_frames`)
+        -> f_pu (B, T, Nu, D)."""
+        t_len = self.cfg.chunk_frames
         if self.lpe is not None:
-            if feat is None:
-                raise ValueError("LPE is on but no user perception features were given")
-            p = self.lpe.tokens(feat)
+            if feats is None or known is None:
+                raise ValueError("LPE is on but no user perception features (or known horizon) were given")
+            p = self._perception_tokens(feats, known.long())                  # (B·T, Nu, D)
         else:
-            p = self.queries.expand(batch, -1, -1)
+            p = self.queries.expand(batch, -1, -1)                             # (B, Np, D): no time axis
+        per = p.shape[0] // batch
         if self.cfg.use_hbcu:
             if s_usr is None:
                 raise ValueError("HBCU is on but no behaviour embedding S_usr was given")
             s = self.align_norm(self.align(s_usr).view(batch, self.n_text, -1))   # (B, n_text, D)
-            p = self.gca(p, s)
-        return p
+            p = self.gca(p, s.repeat_interleave(per, dim=0))
+        p = p.view(batch, per, *p.shape[1:])
+        return p if per == t_len else p.expand(batch, t_len, *p.shape[2:])

@@ -2,11 +2,16 @@
 
 For hidden tokens h (B, T, K, D) — T frames × K motion tokens (facial regions, head pose, gaze):
 
-    h_usr = CrossAttn1(h, f_pu)                        user context (LCU output)
+    h_usr = CrossAttn1(h, f_pu)                        user context (LCU output), per frame: frame t's
+                                                       tokens attend to the user as known at t
     h_avt = CrossAttn2(h, avatar audio in ±w frames)   the avatar's own speech, local window per frame
     g     = σ(projector(conv_t([h; h_usr; h_avt])))    (B, T, K, 1) per token and frame
     mix   = g·h_avt + (1 − g)·h_usr
     out   = M_face·mix + M_lip·h_avt                   (the block adds it to h, behind its adaLN gate)
+
+f_pu holds one set of user tokens per frame (`model.lcu`); CrossAttn1 of frame t reads only frame t's set.
+The gate's 3-frame conv lets frame t's mix weight also see the readings of frames t ± 1 (one frame of
+look-ahead within what the chunk may know; never past the known horizon, which bounds every frame's set).
 
 M_lip is a soft Gaussian bump over the canonical region centres, 1 at the lip region, so the lips are driven
 by the avatar's audio only; M_face = 1 − M_lip integrates user cues adaptively. Tokens without a spatial centre
@@ -79,7 +84,7 @@ class SDCM(nn.Module):
 
     def forward(self, h: torch.Tensor, f_pu: torch.Tensor | None, audio: torch.Tensor, win_emb: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """h: (B, T, K, D); f_pu: (B, P, D) or None (user branch off); audio: (B, T + 2w, D) per-frame avatar
+        """h: (B, T, K, D); f_pu: (B, T, Nu, D) or None (user branch off); audio: (B, T + 2w, D) per-frame avatar
         audio features; win_emb: (2w+1, D) window-offset embeddings.
 
         Returns the update (B, T, K, D) and the gate g (B, T, K).
@@ -88,7 +93,7 @@ class SDCM(nn.Module):
         kv = window_kv(self.attn_avt.kv, audio, win_emb).reshape(b * t, -1, 2 * d)   # (B·T, W, 2D)
         h_avt = self.attn_avt(h.reshape(b * t, k, d), kv=kv).view(b, t, k, d)
         if self.user_branch and f_pu is not None:
-            h_usr = self.attn_usr(h.reshape(b, t * k, d), f_pu).view(b, t, k, d)
+            h_usr = self.attn_usr(h.reshape(b * t, k, d), f_pu.reshape(b * t, -1, d)).view(b, t, k, d)
         else:
             h_usr = torch.zeros_like(h_avt)
         z = self.gate_in(torch.cat([h, h_usr, h_avt], dim=-1))             # (B, T, K, S)
@@ -113,8 +118,7 @@ class EntangledFusion(nn.Module):
         w = (win_emb.shape[0] - 1) // 2
         ctx = (audio_windows(audio, w) + win_emb).reshape(b * t, -1, d)    # (B·T, W, D)
         if f_pu is not None:
-            user = f_pu.unsqueeze(1).expand(b, t, -1, d).reshape(b * t, -1, d)
-            ctx = torch.cat([ctx, user], dim=1)                             # (B·T, W + P, D)
+            ctx = torch.cat([ctx, f_pu.reshape(b * t, -1, d)], dim=1)      # (B·T, W + Nu, D)
         return self.attn(h.reshape(b * t, k, d), ctx).view(b, t, k, d), None
 
 

@@ -36,8 +36,8 @@ class TrainConfig:
     region_weights: dict[str, float] = field(default_factory=lambda: {"lips_jaw": 2.0})
     velocity_weight: float = 0.5          # velocity loss on x̂0 (temporal smoothness / dynamics)
     cond_drop: float = 0.1                # p(user context and c_emo replaced by null) for CFG
-    lpe_grad_frames: int = 250            # stage 2: back-propagate through the last N history frames only
-                                          # (the older history is scanned without autograd; 0 = all)
+    full_known_p: float = 0.5             # stage 2: p(a window reads the user up to each frame − latency, as
+                                          # offline); else its known horizon is uniform in [−user_lag_max, T]
     seed: int = 0
     log_interval: int = 10
     ckpt_interval: int = 250
@@ -56,8 +56,8 @@ class TrainConfig:
             raise ValueError(f"user_lr_mult must be > 0, got {self.user_lr_mult}")
         if not 0 <= self.base_lr_mult <= 1 or not 0 <= self.cond_drop < 1 or not 0 <= self.ema_decay < 1:
             raise ValueError("base_lr_mult in [0, 1], cond_drop in [0, 1) and ema_decay in [0, 1) are required")
-        if self.lpe_grad_frames < 0:
-            raise ValueError("lpe_grad_frames must be ≥ 0 (0 = back-propagate through the whole history)")
+        if not 0 <= self.full_known_p <= 1:
+            raise ValueError(f"full_known_p must be in [0, 1], got {self.full_known_p}")
         if self.text_encoder not in ("minilm", "hashing"):
             raise ValueError(f"text_encoder must be 'minilm' or 'hashing', got {self.text_encoder!r}")
         if min(self.log_interval, self.ckpt_interval, self.keep_checkpoints, self.max_nan_skips) < 1:

@@ -57,3 +57,12 @@ def barrier(info: DistInfo) -> None:
 def shutdown(info: DistInfo) -> None:
     if info.world > 1 and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def all_gather_cat(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Concatenate every rank's tensor (same shape on each) along dim 0, in rank order."""
+    if info.world == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(info.world)]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)

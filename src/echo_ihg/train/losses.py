@@ -17,51 +17,73 @@ from torch import nn
 from echo_ihg.model.diffusion import diffusion_loss
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.model.generator import GenCond
+from echo_ihg.model.lcu import LPEState
+from echo_ihg.model.ssm import MambaState
+
+
+def reset_rows(state: LPEState | None, first: torch.Tensor, model: EchoModel) -> LPEState | None:
+    """Zero the carried scan state of rows (B,) whose stream starts a conversation (None: all start)."""
+    if state is None:
+        return None
+    keep = (1 - first.float())
+    k = model.lcu.lpe.k
+
+    def scale(st: MambaState, rep: int) -> MambaState:
+        m = keep.repeat_interleave(rep)
+        return MambaState(st.conv * m.view(-1, 1, 1), st.ssm * m.view(-1, 1, 1))
+
+    return LPEState(scale(state.audio, 1), scale(state.motion, k))
 
 
 def build_cond(model: EchoModel, batch: Mapping[str, torch.Tensor], drop: torch.Tensor | None,
-               grad_frames: int = 0) -> GenCond:
+               known: torch.Tensor | None = None, carry: LPEState | None = None
+               ) -> tuple[GenCond, LPEState | None]:
     """Generator conditions of a batch (keys as `data.windows.WindowDataset` items), as the engine builds them:
-    LPE over the user history up to the chunk start (the last `short_window_frames` only for that baseline),
-    then the LCU with S_usr -> f_pu; c_emo when the model uses LAU.
+    the LPE scans the window's user span [s − R, s + T − l) from the carried state (stage-2 streams: the state
+    the previous window of the same row left at s − R; zero for a row whose conversation starts here, and for
+    `carry` None), the LCU reads it per frame up to the known horizon (known (B,); default T: all known) and
+    fuses S_usr -> f_pu; c_emo when the model uses LAU.
 
-    grad_frames > 0: truncated back-propagation through the history — the scan runs over the older frames
-    without autograd (their state is carried in exactly, as in streaming) and only the last `grad_frames`
-    keep gradients. Same forward values (to float rounding: the older span only needs its final scan state,
-    computed in one pass per chunk by `ssm.selective_scan_state`); memory and backward cost bounded by
-    grad_frames, not the history.
+    Returns the conditions and the scan state at s − R + T, detached, for the row's next window (truncated
+    back-propagation through time: gradients stay inside one window's span). None without a scan.
     """
     cfg = model.cfg
     b = batch["target"].shape[0]
-    f_pu = None
+    f_pu, nxt = None, None
     if cfg.uses_user:
-        feat = None
+        feats = None
         if model.uses_perception:
-            ua, um = batch["user_audio"], batch["user_motion"]
-            if cfg.short_window_frames > 0:
-                ua, um = ua[:, -cfg.short_window_frames:], um[:, -cfg.short_window_frames:]
-            state = None
-            if 0 < grad_frames < ua.shape[1]:
-                with torch.no_grad():
-                    state = model.perceive_state(ua[:, :-grad_frames], um[:, :-grad_frames])
-                ua, um = ua[:, -grad_frames:], um[:, -grad_frames:]
-            feats, _ = model.perceive(ua, um, state)
-            feat = feats[:, -1]
-        f_pu = model.user_context(feat, batch["s_usr"] if cfg.use_hbcu else None, b)
+            ua, um, t_len = batch["user_audio"], batch["user_motion"], cfg.chunk_frames
+            state = reset_rows(carry, batch["stream_first"], model)
+            head, mid = model.perceive(ua[:, :t_len], um[:, :t_len], state)
+            tail, _ = model.perceive(ua[:, t_len:], um[:, t_len:], mid)
+            feats = torch.cat([head, tail], dim=1)                          # (B, F, 1 + K, E)
+            nxt = None if mid is None else _detach(mid)
+        if known is None:
+            known = torch.full((b,), cfg.chunk_frames, dtype=torch.long)
+        f_pu = model.user_context(feats, batch["s_usr"] if cfg.use_hbcu else None, known.to(batch["target"].device), b)
     c_emo = batch["c_emo"] if cfg.uses_emotion else None
-    return GenCond(batch["prev"], batch["identity"], batch["avatar_audio"], f_pu, c_emo, drop)
+    return GenCond(batch["prev"], batch["identity"], batch["avatar_audio"], f_pu, c_emo, drop), nxt
+
+
+def _detach(st: LPEState) -> LPEState:
+    return LPEState(*(MambaState(m.conv.detach(), m.ssm.detach()) for m in (st.audio, st.motion)))
 
 
 class Denoiser(nn.Module):
-    """One module whose forward runs conditions + generator, so DistributedDataParallel sees the whole step."""
+    """One module whose forward runs conditions + generator, so DistributedDataParallel sees the whole step.
+    It keeps the rows' carried scan state between calls (`carry`, see `build_cond`)."""
 
-    def __init__(self, model: EchoModel, grad_frames: int = 0):
+    def __init__(self, model: EchoModel):
         super().__init__()
-        self.model, self.grad_frames = model, grad_frames
+        self.model = model
+        self.carry: LPEState | None = None
+        self.known: torch.Tensor | None = None
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, batch: Mapping[str, torch.Tensor],
                 drop: torch.Tensor | None) -> torch.Tensor:
-        return self.model(x_t, t, build_cond(self.model, batch, drop, self.grad_frames))
+        cond, self.next_carry = build_cond(self.model, batch, drop, self.known, self.carry)
+        return self.model(x_t, t, cond)
 
 
 def chunk_loss(net: nn.Module, batch: Mapping[str, torch.Tensor], t: torch.Tensor, noise: torch.Tensor,

@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from echo_ihg.data.train_features import IDENTITY_DIM
+from echo_ihg.data.streams import StreamBatchSampler
 from echo_ihg.data.windows import ShardedBatchSampler, WindowDataset, WindowSpec, hash_seed
 from echo_ihg.errors import EchoError, InputError
 from echo_ihg.model.affect import LexiconAffect
@@ -34,7 +35,9 @@ from echo_ihg.model.sdcm import canonical_centres
 from echo_ihg.motion.codec import MotionCodec, default_codec
 from echo_ihg.train import checkpoint as ck
 from echo_ihg.train.config import TrainConfig
-from echo_ihg.train.dist import DistInfo, all_mean, barrier, init_distributed
+from echo_ihg.model.lcu import LPEState
+from echo_ihg.model.ssm import MambaState
+from echo_ihg.train.dist import DistInfo, all_gather_cat, all_mean, barrier, init_distributed
 from echo_ihg.train.losses import Denoiser, chunk_loss
 from echo_ihg.utils.atomic import write_text
 from echo_ihg.utils.config import config_from_dict, config_to_dict, dump_config
@@ -72,12 +75,16 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def step_draws(cfg: TrainConfig, step: int, shape: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
-    """Diffusion times (B,), noise (B, T, Dm) and CFG drop mask (B,) of the *global* batch of one step."""
+    """Diffusion times (B,), noise (B, T, Dm), CFG drop mask (B,) and known user horizon (B,) (`model.lcu`: with
+    p = full_known_p all of the window, else uniform in [−user_lag_max, T]) of the *global* batch of one step."""
     g = torch.Generator().manual_seed(hash_seed(cfg.seed, 7919, step))
     t = torch.rand(shape[0], generator=g)
     noise = torch.randn(shape, generator=g)
     drop = torch.rand(shape[0], generator=g) < cfg.cond_drop
-    return t, noise, drop
+    t_len, lag = shape[1], cfg.model.user_lag_max
+    partial = torch.randint(-lag, t_len + 1, (shape[0],), generator=g)
+    known = torch.where(torch.rand(shape[0], generator=g) < cfg.full_known_p, t_len, partial)
+    return t, noise, drop, known
 
 
 def _param_groups(model: EchoModel, cfg: TrainConfig) -> list[dict]:
@@ -166,6 +173,7 @@ class Trainer:
         elif ckpt is None and cfg.stage == 2:
             log.warning("stage 2 without --init: the stage-1 path starts from random weights")
         self.step, self.nan_skips = 0, 0
+        self.carry_global: dict[str, torch.Tensor] | None = None     # streams' scan states (global rows)
         if ckpt is not None:
             self._restore(ckpt)
         self.model.to(self.info.device)
@@ -184,20 +192,47 @@ class Trainer:
         self.model.load_state_dict(ck.load_weights(ckpt / "model.safetensors"))
         self._state = ck.load_trainer_state(ckpt)
         self.step, self.nan_skips = int(meta["step"]), int(self._state["nan_skips"])
+        self.carry_global = self._state.get("lpe_carry")
         torch.set_rng_state(self._state["rng"])
         log.info("resuming %s at step %d", ckpt, self.step)
 
     def dataset(self) -> WindowDataset:
-        m = self.model.cfg
-        spec = WindowSpec(m.chunk_frames, m.prev_frames, m.audio_window, self.cfg.data)
+        spec = WindowSpec.for_model(self.model.cfg, self.cfg.data)
         return WindowDataset(self.data_root, spec, self.codec, make_text_encoder(self.cfg.text_encoder),
                              self.cfg.text_encoder, BehaviourDescriber(), LexiconAffect(),
                              self.info.rank, self.info.world)
+
+    def _gather_carry(self, carry: LPEState | None, rows: torch.Tensor) -> None:
+        """The streams' scan states of all ranks in global row order (what a checkpoint keeps)."""
+        if carry is None:
+            return
+        b, k = len(rows), self.model.lcu.lpe.k
+        local = {"audio_conv": carry.audio.conv, "audio_ssm": carry.audio.ssm,
+                 "motion_conv": carry.motion.conv.view(b, k, *carry.motion.conv.shape[1:]),
+                 "motion_ssm": carry.motion.ssm.view(b, k, *carry.motion.ssm.shape[1:])}
+        order = all_gather_cat(rows.to(self.info.device), self.info).cpu()
+        self.carry_global = {}
+        for name, x in local.items():
+            full = all_gather_cat(x.detach(), self.info).cpu()
+            out = torch.empty_like(full)
+            out[order] = full
+            self.carry_global[name] = out
+
+    def _local_carry(self, rows: torch.Tensor) -> LPEState | None:
+        g = self.carry_global
+        if g is None or not self.model.uses_perception:
+            return None
+        dev, k = self.info.device, self.model.lcu.lpe.k
+        mot = lambda x: x[rows].flatten(0, 1).to(dev)                       # (B, K, ...) -> (B·K, ...)
+        return LPEState(MambaState(g["audio_conv"][rows].to(dev), g["audio_ssm"][rows].to(dev)),
+                        MambaState(mot(g["motion_conv"]), mot(g["motion_ssm"])))
 
     def _save(self) -> Path | None:
         path = None
         if self.info.main:
             state = {"nan_skips": self.nan_skips, "rng": torch.get_rng_state()}
+            if self.carry_global is not None:
+                state["lpe_carry"] = self.carry_global
             path = ck.save_checkpoint(self.run_dir, self.step, self.model, self.ema, self.opt,
                                       config_to_dict(self.cfg), self.codec, state, self.cfg.keep_checkpoints)
         barrier(self.info)
@@ -225,10 +260,15 @@ class Trainer:
             result.checkpoint = ck.latest_checkpoint(self.run_dir)
             return result
         ds = self.dataset()
-        sampler = ShardedBatchSampler(ds, cfg.batch, cfg.seed, self.step, cfg.steps - self.step)
+        # stage 2 walks conversations window after window (streams) and carries the LPE state between steps
+        sampler_cls = StreamBatchSampler if cfg.stage == 2 else ShardedBatchSampler
+        sampler = sampler_cls(ds, cfg.batch, cfg.seed, self.step, cfg.steps - self.step)
         loader = DataLoader(ds, batch_sampler=sampler, num_workers=cfg.workers)
         rows = torch.from_numpy(sampler.rows())
-        net = Denoiser(self.model, cfg.lpe_grad_frames)
+        den = net = Denoiser(self.model)
+        den.carry = self._local_carry(rows)
+        if self.step > 0 and cfg.stage == 2 and self.model.uses_perception and den.carry is None:
+            log.warning("resuming stage 2 without the streams' scan states: rows start from zero states")
         if info.world > 1:
             net = DistributedDataParallel(net, find_unused_parameters=True)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -239,7 +279,7 @@ class Trainer:
         try:
             for batch in loader:
                 batch = {k: v.to(info.device) for k, v in batch.items()}
-                t, noise, drop = (x[rows].to(info.device) for x in step_draws(cfg, self.step, shape))
+                t, noise, drop, den.known = (x[rows].to(info.device) for x in step_draws(cfg, self.step, shape))
                 lr = lr_at(self.step, cfg)
                 for g in self.opt.param_groups:
                     g["lr"] = lr * g["lr_mult"]
@@ -249,6 +289,7 @@ class Trainer:
                 gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
                 stats = all_mean(torch.stack([loss.detach(), *parts.values()]), info)
                 ok = bool(torch.isfinite(stats).all() and torch.isfinite(gnorm))
+                den.carry = den.next_carry                 # the rows' next windows continue these scans
                 if ok:
                     self.opt.step()
                     self._ema_update()
@@ -275,6 +316,7 @@ class Trainer:
                 if stop_after is not None and self.step >= stop_after:
                     break
                 if self.step % cfg.ckpt_interval == 0 or self.step == cfg.steps or should_stop():
+                    self._gather_carry(den.carry, rows)
                     result.checkpoint = self._save()
                     if should_stop():
                         break
