@@ -11,8 +11,8 @@ Every run stops by itself after --duration seconds (≤ 120) with ≤ 8 sessions
 Per session: sustained fps (avatar frames received per second after a 2 s warm-up); latency = user frame
 sent -> the avatar frame of the same tick received (client clock; includes JPEG encode, network, decode,
 tracking, rendering and sending); the server's own part (user frame arrival -> avatar frame sent); the
-model's reaction delay (age of the newest user frame behind an avatar frame: the chunked generator sees the
-user up to its chunk start, `user_lag_frames` late); late frames (motion not ready: image repeated), skipped
+model's reaction delay (age of the newest user frame behind an avatar frame: chunk t0 reads the user up to
+t0 − `user_lag_frames`, so the delay is L + 1 + the frame's position in its hop of `hop_frames`); late frames (motion not ready: image repeated), skipped
 ticks (clock behind: no tracking / rendering) and dropped user frames.
 
 Without --checkpoint and without a bundled default model, a randomly initialised model of the default size
@@ -228,7 +228,7 @@ def main() -> int:
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="LiveConfig override for the server (repeatable), e.g. --set overlap=30")
+                    help="LiveConfig override for the server (repeatable), e.g. --set hop_frames=12")
     args = ap.parse_args()
     if max(args.sessions) > MAX_SESSIONS or min(args.sessions) < 1 or not 1 <= args.duration <= MAX_DURATION:
         ap.error(f"sessions 1..{MAX_SESSIONS}, duration 1..{MAX_DURATION:.0f} s")

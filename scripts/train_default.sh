@@ -34,14 +34,16 @@ if [[ $TINY == 1 ]]; then
   STEPS1=${STEPS1:-3}; STEPS2=${STEPS2:-3}; BATCH=${BATCH:-4}
   MODEL=(--set model.size=tiny --set data.describe_frames=250 --set data.shards=2 --set text_encoder=hashing
          --set warmup=1 --set ckpt_interval=2 --set log_interval=1)
+  STAGE2=()
   DEST=${DEST:-$WORK/default_model}
 else
-  # 90 sessions x 120 s = 3 h. The bundled model's run (OMP_NUM_THREADS=1 on one core while the other was busy,
-  # corpus already generated): codec 0.5 min, feature caches ~3 min, stage 1 at 0.83 s per step (29 min),
-  # stage 2 at 7.1 s per step (24 min): 55 min in all. Generating the corpus first adds ~10 min.
-  SESSIONS=${SESSIONS:-90}; SECONDS_PER_SESSION=${SECONDS_PER_SESSION:-120}
-  STEPS1=${STEPS1:-2100}; STEPS2=${STEPS2:-200}; BATCH=${BATCH:-16}
+  # 45 sessions x 240 s = 3 h, in 4-min conversations so that the long-range engagement plant exists
+  # (docs/synth.md). Stage 2 walks the conversations as streams (data/streams.py) with the fresh user branch
+  # at 3x the learning rate. Timings of the bundled model's run: README, "Default model".
+  SESSIONS=${SESSIONS:-45}; SECONDS_PER_SESSION=${SECONDS_PER_SESSION:-240}
+  STEPS1=${STEPS1:-1500}; STEPS2=${STEPS2:-600}; BATCH=${BATCH:-16}
   MODEL=(--set model.size=small --set ckpt_interval=250 --set log_interval=10)
+  STAGE2=(--set user_lr_mult=3 --set warmup=20)
   DEST=${DEST:-src/echo_ihg/assets/default_model}
 fi
 export ECHO_IHG_PROGRESS=${ECHO_IHG_PROGRESS:-1}
@@ -65,7 +67,8 @@ RESUME1=(); [[ -d "$WORK/stage1/checkpoints" ]] && RESUME1=(--resume)
 
 stamp "stage 2: $STEPS2 steps from the stage-1 model"
 RESUME2=(); [[ -d "$WORK/stage2/checkpoints" ]] && RESUME2=(--resume)
-"${CLI[@]}" train --stage 2 "${COMMON[@]}" --set steps="$STEPS2" --init "$WORK/stage1/model" "${RESUME2[@]}" \
+"${CLI[@]}" train --stage 2 "${COMMON[@]}" --set steps="$STEPS2" "${STAGE2[@]}" --init "$WORK/stage1/model" \
+  "${RESUME2[@]}" \
   -o "$WORK/stage2"
 
 stamp "copying the final EMA model to $DEST"

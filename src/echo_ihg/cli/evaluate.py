@@ -23,7 +23,8 @@ from pathlib import Path
 SUMMARY = (("all", "FD_expression", "FD"), ("all", "rPCC_expression", "rPCC"), ("all", "SID_expression", "SID"),
            ("all", "Var_expression", "Var"), ("speaking", "LSE-D", "LSE-D"), ("speaking", "LSE-C", "LSE-C"),
            ("all", "FRCorr", "FRCorr"), ("all", "FRSyn", "FRSyn"), ("overlap", "LSE-D", "LSE-D ovl"),
-           ("listening", "SDCM_gate", "gate lst"))
+           ("listening", "SDCM_gate", "gate lst"), ("dependencies", "nod_response", "nods"),
+           ("dependencies", "smile_mirror", "smile mir"), ("dependencies", "overlap_lip_leak", "lip leak"))
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -37,6 +38,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="first sampling seed (default 0)")
     p.add_argument("--max-sessions", type=int, default=None, help="evaluate only the first N sessions")
     p.add_argument("--steps", type=int, default=None, help="sampler steps per chunk (default 6)")
+    p.add_argument("--shuffle-user", action="store_true", default=None,
+                   help="control: generate every avatar against another session's user (scores still compare "
+                        "with its own user): reactions that come from the user vanish")
     p.add_argument("--config", default=None, help="YAML file overriding EvalConfig fields")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one EvalConfig field, e.g. --set video_seconds=0")
@@ -51,7 +55,7 @@ def _config(args: argparse.Namespace):
     from echo_ihg.utils.config import load_config
 
     flags = {"split": args.split, "samples": args.samples, "seed": args.seed, "max_sessions": args.max_sessions,
-             "steps": args.steps}
+             "steps": args.steps, "shuffle_user": args.shuffle_user}
     overrides = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
     try:
         return load_config(EvalConfig, args.config, overrides)

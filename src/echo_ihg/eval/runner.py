@@ -76,6 +76,9 @@ class EvalConfig:
     curves: int = 1                  # items with attribute-curve and gate plots
     torch_threads: int = 1           # intra-op threads while generating (0 = torch's default). 1: the models
                                      # are small; on the shared 2-core machine 1 thread ran 5x faster than 2
+    shuffle_user: bool = False       # control: each avatar is generated against the user of another session
+                                     # (scores still compare with its own session's user): reactions that
+                                     # come from the user must vanish
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.steps < 1 or self.max_sessions < 0 or self.curves < 0:
@@ -110,6 +113,7 @@ class AvatarInput:
     avatar_vad: np.ndarray       # (T,)
     user_vad: np.ndarray         # (T,)
     user_attributes: dict[str, np.ndarray]   # name -> (T,), NaN on untracked frames
+    user_source: "AvatarInput | None" = None   # whose user conditions the generation (shuffle_user control)
 
     @property
     def T(self) -> int:
@@ -191,6 +195,36 @@ def session_inputs(session_dir: Path, cfg: EvalConfig) -> list[AvatarInput]:
     return out
 
 
+def shuffle_users(inputs: Sequence[AvatarInput]) -> None:
+    """Pair every input with the user of the next input from another session (`EvalConfig.shuffle_user`)."""
+    n = len(inputs)
+    for i, inp in enumerate(inputs):
+        donor = next((inputs[(i + k) % n] for k in range(1, n)
+                      if inputs[(i + k) % n].session_dir != inp.session_dir), None)
+        if donor is None:
+            raise InputError(inp.session_dir, "shuffle_user needs inputs from at least two sessions")
+        inp.user_source = donor
+
+
+def _fit(x: np.ndarray, n: int) -> np.ndarray:
+    """The first n frames of a per-frame array, its last frame repeated when it is shorter."""
+    x = np.asarray(x)[:n]
+    return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)]) if len(x) < n else x
+
+
+def user_conditions(inp: AvatarInput, codec) -> tuple:
+    """What the generator reads of the user: (mel, motion, attributes, vad, transcript), from the input's own
+    session or, under the shuffle control, from `user_source` (cut or held to the avatar's length; the
+    source's user words relabelled as this user's)."""
+    src = inp.user_source or inp
+    words = [e for e in inp.session.transcript if e.get("speaker") == inp.who]
+    words += [{**e, "speaker": inp.user} for e in src.session.transcript if e.get("speaker") == src.user]
+    t = inp.T
+    return (_fit(src.user_mel, t), _fit(motion_of(src, src.user, codec), t),
+            {k: _fit(v, t) for k, v in src.user_attributes.items()}, _fit(src.user_vad, t),
+            sorted(words, key=lambda e: float(e["start"])))
+
+
 def motion_of(inp: AvatarInput, who: str, codec) -> np.ndarray:
     """(T, Dm) normalised codec motion of a participant (cached per codec next to the session)."""
     from echo_ihg.data.train_features import participant_motion
@@ -263,15 +297,15 @@ def generate_for(loaded, inp: AvatarInput, cfg: EvalConfig, bar=None) -> Generat
 
     codec, model = loaded.codec, loaded.model
     sampler = SamplerConfig(steps=cfg.steps, guidance=cfg.guidance)
-    user_motion = motion_of(inp, inp.user, codec)
+    user_mel, user_motion, user_attrs, user_vad, transcript = user_conditions(inp, codec)
     identity = identity_vector(inp.neutral)
     rec = GateRecorder(model)
     motions, borders, gate = [], (), None
     try:
         for k in range(cfg.samples):
             rec.active = k == 0
-            m, b = generate_offline(model, identity, inp.avatar_mel, inp.avatar_vad, inp.user_mel, user_motion,
-                                    inp.user_attributes, inp.user_vad, inp.session.transcript, sampler,
+            m, b = generate_offline(model, identity, inp.avatar_mel, inp.avatar_vad, user_mel, user_motion,
+                                    user_attrs, user_vad, transcript, sampler,
                                     text_conditioner(loaded, inp.who), initial_motion=rest_motion(codec),
                                     seed=cfg.seed + k)
             if k == 0:
@@ -395,6 +429,8 @@ def _run(data: Path, variants: Sequence[Variant], out: Path, cfg: EvalConfig, no
     loaded = load_variants(variants)
     expert = _expert(cfg)
     inputs = load_inputs(data, cfg)
+    if cfg.shuffle_user:
+        shuffle_users(inputs)
     resolved = {"eval": config_to_dict(cfg), "data": str(data),
                 "variants": {v.name: {"checkpoint": str(v.checkpoint), "model": config_to_dict(x.model.cfg),
                                       "step": x.meta.get("step"), "stage": x.meta.get("stage")}

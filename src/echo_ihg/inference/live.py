@@ -54,8 +54,8 @@ class LiveConfig:
     size: int = 256                 # px, avatar frames (square)
     steps: int = 4                  # sampler steps per chunk
     seed: int = 0
-    overlap: int = 42               # frames inpainted at each chunk start: hop = chunk − overlap = 8 new frames
-                                    # (320 ms) per chunk, so reactions wait half a hop on average
+    hop_frames: int = 8             # new frames per chunk (320 ms); the chunk's other frames are inpainted
+                                    # (overlap = chunk − hop), so reactions wait half a hop on average
     user_lag_frames: int = 6        # L (see the module docstring): room for one chunk's generation time
     neutral_frames: int = 25        # tracked user frames that define the user's neutral face
     jpeg_quality: int = 80
@@ -73,10 +73,10 @@ class LiveConfig:
                                     # on the loaded 2-core machine), and the session threads need the cores
 
     def __post_init__(self) -> None:
-        if not 64 <= self.size <= 1024 or not 1 <= self.steps <= 50 or self.overlap < 1 \
+        if not 64 <= self.size <= 1024 or not 1 <= self.steps <= 50 or self.hop_frames < 1 \
                 or self.user_lag_frames < 0 or self.neutral_frames < 1 or not 10 <= self.jpeg_quality <= 100 \
                 or self.torch_threads < 0 or not 0 <= self.render_processes <= 8:
-            raise InputError(None, "invalid live config: size 64..1024, steps 1..50, overlap ≥ 1, "
+            raise InputError(None, "invalid live config: size 64..1024, steps 1..50, hop_frames ≥ 1, "
                                    "user_lag_frames ≥ 0, neutral_frames ≥ 1, jpeg_quality 10..100, "
                                    "torch_threads ≥ 0, render_processes 0..8")
 
@@ -102,8 +102,8 @@ class LiveModel:
         # the offline pipeline's model loading and renderer, reused (one copy of that logic)
         self.pipe = Pipeline(checkpoint, self.pipeline_config, text_encoder=text_encoder)
         self.model, self.codec = self.pipe.model, self.pipe.codec
-        if not config.overlap < self.model.cfg.chunk_frames:
-            raise InputError(None, f"overlap {config.overlap} must be below the model's chunk of "
+        if not config.hop_frames < self.model.cfg.chunk_frames:
+            raise InputError(None, f"hop_frames {config.hop_frames} must be below the model's chunk of "
                                    f"{self.model.cfg.chunk_frames} frames")
         self.portrait_path = Path(portrait) if portrait is not None else default_portrait()
         self.portrait = setup_portrait(self.portrait_path, self.pipe.renderer, crop=True)
@@ -119,7 +119,7 @@ class LiveModel:
 
     @property
     def chunk_new_frames(self) -> int:
-        return self.model.cfg.chunk_frames - self.config.overlap
+        return self.config.hop_frames
 
     @property
     def lookahead(self) -> int:
@@ -168,7 +168,8 @@ class LiveModel:
         from echo_ihg.model.engine import SamplerConfig, StreamingGenerator
 
         c = self.config
-        sampler = SamplerConfig(steps=c.steps, overlap=c.overlap, describe_window=int(c.history_s * FPS),
+        sampler = SamplerConfig(steps=c.steps, overlap=self.model.cfg.chunk_frames - c.hop_frames,
+                                describe_window=int(c.history_s * FPS),
                                 user_horizon=-c.user_lag_frames)
         return StreamingGenerator(self.model, self.identity, sampler, self.pipe.text_conditioner(self.pipeline_config),
                                   initial_motion=self.rest, seed=c.seed)
