@@ -11,6 +11,11 @@ size ("small": the bundled model's architecture and cost; speed does not depend 
 which. Stage times are exclusive wall-clock seconds (`inference.stages.StageTimer`); "× real time" is stage
 seconds per second of conversation (the total is the real-time factor: < 1 is faster than real time). The
 machine's load average is printed because the 2-core machine is shared.
+
+Long conversations (`--seconds 600`): the run also prints the process's peak resident memory and the avatar's
+mean head pitch and yaw per minute of the generated motion (a drifting pose shows as a trend), and, when
+the per-minute rows show whether the head drifts. Compare the peak memory of a `--seconds 60` run with a
+`--seconds 600` run: flat memory means the long run's peak is no larger.
 """
 
 from __future__ import annotations
@@ -145,6 +150,27 @@ def main() -> None:
     print(f"| **total** | **{wall:.2f}** | **{wall / dur:.3f}** | **{1000 * wall / res.n_frames:.1f}** |")
     print(f"\nreal-time factor {wall / dur:.3f} (wall); process CPU time {cpu:.1f} s = {cpu / dur:.3f} × real time "
           f"(all threads); output {res.video}")
+    print_pose_per_minute(pipe, res.motion)
+    print(f"peak resident memory {peak_rss_mb():.0f} MB")
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_pose_per_minute(pipe, motion: np.ndarray) -> None:
+    """Mean head pitch / yaw (degrees) of the generated avatar per minute: a drifting pose shows as a trend."""
+    from echo_ihg.motion.pose import head_angles, vector_to_pose
+
+    raw = pipe.codec.denormalise(motion)
+    ang = head_angles(vector_to_pose(raw[:, pipe.codec.layout["pose"]]).rotation)       # (T, 3) yaw, pitch, roll
+    per = 60 * FPS
+    print("\n| minute | mean pitch ° | mean yaw ° | pitch sd ° |\n|---:|---:|---:|---:|")
+    for k in range(0, len(ang), per):
+        a = ang[k:k + per]
+        print(f"| {k // per + 1} | {a[:, 1].mean():.2f} | {a[:, 0].mean():.2f} | {a[:, 1].std():.2f} |")
 
 
 if __name__ == "__main__":
