@@ -87,7 +87,7 @@ def train(pairs, d_out: int, steps: int, latency: int, seed: int, window: int = 
         loss.backward()
         opt.step()
         if step % 100 == 0:
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
     return net.eval()
 
 

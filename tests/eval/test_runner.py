@@ -145,3 +145,29 @@ def test_explicit_test_sessions_are_chosen_by_id(tiny_synth_corpus):
     assert [i.session_dir.name for i in inputs] == [ids[-1]]          # not the first session
     with pytest.raises(InputError, match="no session nope"):
         load_inputs(tiny_synth_corpus, EvalConfig(split="train", sessions=("nope",)))
+
+
+def test_shuffle_user_conditions_on_another_session(tiny_synth_corpus):
+    """--shuffle-user: the generator reads another session's user (audio, motion, attributes, VAD, words,
+    relabelled), while the input itself, which the scores read, keeps its own session's user."""
+    from echo_ihg.eval.runner import load_inputs, motion_of, shuffle_users, user_conditions
+    from echo_ihg.motion.codec import default_codec
+
+    inputs = load_inputs(tiny_synth_corpus, EvalConfig(split="train", participants=("A",)))
+    assert len({i.session_dir for i in inputs}) >= 2
+    codec = default_codec()
+    own = user_conditions(inputs[0], codec)
+    shuffle_users(inputs)
+    inp, donor = inputs[0], inputs[0].user_source
+    assert donor.session_dir != inp.session_dir
+    mel, motion, attrs, vad, words = user_conditions(inp, codec)
+    n = min(inp.T, donor.T)
+    np.testing.assert_array_equal(mel[:n], donor.user_mel[:n])
+    np.testing.assert_array_equal(motion[:n], motion_of(donor, donor.user, codec)[:n])
+    assert len(mel) == len(vad) == inp.T and not np.array_equal(mel[:n], own[0][:n])
+    user_words = [e["text"] for e in words if e["speaker"] == inp.user]
+    assert user_words == [e["text"] for e in donor.session.transcript if e["speaker"] == donor.user]
+    assert [e["text"] for e in words if e["speaker"] == inp.who] == \
+        [e["text"] for e in inp.session.transcript if e["speaker"] == inp.who]
+    with pytest.raises(InputError, match="two sessions"):
+        shuffle_users(inputs[:1])
