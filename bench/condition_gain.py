@@ -29,9 +29,9 @@ from echo_ihg.data.windows import DataConfig, WindowDataset, WindowSpec
 from echo_ihg.model.affect import LexiconAffect
 from echo_ihg.model.describe import BehaviourDescriber
 from echo_ihg.model.diffusion import q_sample
-from echo_ihg.train.checkpoint import load_model
+from echo_ihg.model.checkpoint import load_model
 from echo_ihg.train.losses import build_cond
-from echo_ihg.train.trainer import make_text_encoder
+from echo_ihg.model.text_encoder import make_text_encoder
 
 
 def window_batch(ds: WindowDataset, n: int, seed: int) -> dict[str, torch.Tensor]:

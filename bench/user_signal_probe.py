@@ -29,7 +29,7 @@ from echo_ihg.model.affect import LexiconAffect
 from echo_ihg.model.config import ModelConfig
 from echo_ihg.model.describe import BehaviourDescriber
 from echo_ihg.motion.codec import MotionCodec, default_codec
-from echo_ihg.train.trainer import make_text_encoder
+from echo_ihg.model.text_encoder import make_text_encoder
 
 
 def features(it: dict, lip: slice, known: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,3 +9,5 @@ MEL_WIN = 400  # 25 ms at 16 kHz
 N_FFT = 512
 MELS_PER_FRAME = SAMPLES_PER_FRAME // MEL_HOP  # 4
 N_LANDMARKS = 478  # MediaPipe face mesh with iris refinement
+N_FACE_POINTS = 468  # the face points of the mesh; the last 10 are the two irises
+IDENTITY_DIM = N_LANDMARKS * 3  # the generator's identity input: a neutral face, flattened (motion.identity)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from echo_ihg.constants import SAMPLES_PER_FRAME
+from echo_ihg.data.cache import cached_feature
 from echo_ihg.data.session import (Participant, Session, list_sessions, read_session, validate_session,
-                                   write_session, cached_feature)
+                                   write_session)
 from echo_ihg.errors import InputError
 
 

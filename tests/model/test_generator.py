@@ -137,13 +137,13 @@ def test_checkpoint_roundtrip_and_errors(layout, centres, tiny_cfg, tmp_path):
     randomise(model)
     dest = tmp_path / "m.safetensors"
     save_model(dest, model, meta={"stage": 1, "step": 10})
-    loaded, meta = load_model(dest)
+    loaded, _, meta = load_model(dest)
     assert meta == {"stage": 1, "step": 10} and loaded.cfg == tiny_cfg
     x, t, cond = _inputs(tiny_cfg, model)
     with torch.no_grad():
         assert torch.equal(loaded(x, t, cond), model(x, t, cond))
     (tmp_path / "m.json").unlink()                                   # the embedded copy suffices
-    assert load_model(dest)[1]["step"] == 10
+    assert load_model(dest)[2]["step"] == 10
     with pytest.raises(InputError, match="not found"):
         load_model(tmp_path / "nope.safetensors")
     (tmp_path / "bad.safetensors").write_bytes(b"garbage")

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from echo_ihg.errors import EchoError, InputError
-from echo_ihg.train.checkpoint import latest_checkpoint, load_model
+from echo_ihg.model.checkpoint import load_model
+from echo_ihg.train.checkpoint import latest_checkpoint
 from echo_ihg.train.losses import Denoiser, build_cond, chunk_loss
 from echo_ihg.train.trainer import Trainer, lr_at, step_draws, train
 

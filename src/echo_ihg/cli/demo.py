@@ -12,7 +12,6 @@ configs) and demo.json (stage timings, machine load, headline metrics). Prints w
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from pathlib import Path
 
@@ -39,12 +38,12 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from echo_ihg.inference.demo import DemoConfig, run_demo
+    from echo_ihg.demo import DemoConfig, run_demo
 
-    flags = {"out_dir": args.out, "checkpoint": args.checkpoint, "seconds": args.seconds, "seed": args.seed,
-             "size": args.size, "steps": args.steps, "portrait": args.portrait, "user_portrait": args.user_portrait}
-    cfg = load_config(DemoConfig, args.config, args.overrides)
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+    flags = {"out_dir": args.out, "checkpoint": args.checkpoint, "seconds": args.seconds,
+             "generation.seed": args.seed, "generation.size": args.size, "generation.steps": args.steps,
+             "portrait": args.portrait, "user_portrait": args.user_portrait}
+    cfg = load_config(DemoConfig, args.config, args.overrides, flags=flags)
     result = run_demo(cfg, progress_bars=not args.no_progress)
     out = result.outputs
     rel = _short

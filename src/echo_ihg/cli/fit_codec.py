@@ -1,7 +1,7 @@
 """`echo-ihg fit-codec --data DIR_OR_NPY... -o codec.safetensors`: fit the motion codec (per-region PCA).
 
 Data: landmark .npy files, `echo-ihg track` output folders, session folders or roots of sessions
-(see `echo_ihg.motion.fit`). Writes the codec (safetensors, metadata embedded) and a readable .json next
+(see `echo_ihg.train.fit_codec`). Writes the codec (safetensors, metadata embedded) and a readable .json next
 to it carrying the resolved config, layout and per-region explained variance.
 """
 
@@ -51,7 +51,7 @@ def parse_components(text: str, n_regions: int) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from echo_ihg.motion.codec import CodecConfig
-    from echo_ihg.motion.fit import fit_codec_on_paths
+    from echo_ihg.train.fit_codec import fit_codec_on_paths
     from echo_ihg.motion.regions import REGION_NAMES
 
     config = load_config(CodecConfig, args.config, args.overrides)

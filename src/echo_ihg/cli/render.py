@@ -4,6 +4,7 @@ animate a portrait with a landmark motion and write an H.264 + AAC mp4 (25 fps, 
 --landmarks: (T, 478, 3) landmarks in the portrait's own normalised frame (e.g. generated motion), or
              with --retarget another person's tracked landmarks (expression + pose changes transferred;
              the frame's aspect ratio is read from the track.json that `echo-ihg track` writes beside them).
+             The work is `echo_ihg.render.files.render_to_file`.
 --session:   a session participant's landmarks, always retargeted; its audio is used unless --audio.
 --side-by-side: also writes OUT.side_by_side.mp4: the other participant's video (the user) | avatar |
              scrolling plots of mouth opening, smile, head nod and the speaking / listening state.
@@ -17,13 +18,8 @@ import dataclasses
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from echo_ihg.constants import FPS
 from echo_ihg.errors import InputError
-from echo_ihg.utils.atomic import write_json
-from echo_ihg.utils.config import add_config_arguments, config_to_dict, load_config
-from echo_ihg.utils.readers import load_npy
+from echo_ihg.utils.config import add_config_arguments, load_config
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +57,7 @@ def _size(text: str | None) -> int | str | None:
 
 def run(args: argparse.Namespace) -> int:
     from echo_ihg.render.base import RenderConfig
+    from echo_ihg.render.files import render_to_file
 
     config = load_config(RenderConfig, args.config, args.overrides)
     size = _size(args.size)
@@ -79,115 +76,3 @@ def run(args: argparse.Namespace) -> int:
                    retarget_landmarks=args.retarget, audio=Path(args.audio) if args.audio else None,
                    side_by_side=args.side_by_side, progress=not args.no_progress)
     return 0
-
-
-def _load_landmarks(path: Path) -> np.ndarray:
-    from echo_ihg.render.base import validate_motion
-
-    return validate_motion(load_npy(path, mmap=True), path)
-
-
-def render_to_file(portrait: Path, out: Path, config, landmarks: Path | None = None,
-                   session: Path | None = None, participant: str | None = None,
-                   retarget_landmarks: bool = False, audio: Path | None = None,
-                   side_by_side: bool = False, progress: bool = True) -> int:
-    """Render and write `out` (+ OUT.json, + OUT.side_by_side.mp4). Returns the number of frames."""
-    from echo_ihg.io.media import load_audio, write_mp4
-    from echo_ihg.render.meshwarp import MeshWarpRenderer
-    from echo_ihg.render.retarget import retarget
-    from echo_ihg.utils.progress import progress as progress_bar
-
-    if (landmarks is None) == (session is None):
-        raise InputError(None, "give either landmarks or a session (with a participant)")
-    renderer = MeshWarpRenderer(config)
-    state = renderer.setup(portrait)
-    sound, user, speaking = None, None, None
-    if session is not None:
-        from echo_ihg.data.session import read_session
-
-        ses = read_session(session)
-        who = ses.participant(participant)
-        other = ses.participant("B" if participant == "A" else "A")
-        aspect = _session_aspect(ses.meta, participant)
-        motion = retarget(np.asarray(who.landmarks), state.landmarks, driver_aspect=aspect,
-                          portrait_aspect=_portrait_aspect(state), valid=np.asarray(who.valid))
-        sound = np.asarray(who.audio)
-        speaking = np.asarray(who.vad)
-        user = (other, _session_aspect(ses.meta, "B" if participant == "A" else "A"))
-    else:
-        motion = _load_landmarks(landmarks)
-        if retarget_landmarks:
-            motion = retarget(motion, state.landmarks, driver_aspect=_track_aspect(landmarks),
-                              portrait_aspect=_portrait_aspect(state))
-    if audio is not None:
-        sound = load_audio(audio)
-    frames = progress_bar(renderer.render(state, motion), total=len(motion), desc=f"rendering {out.name}",
-                          unit="frame", enabled=None if progress else False)
-    n = write_mp4(out, frames, fps=FPS, audio=sound)
-    write_json(out.with_suffix(".json"), {
-        "portrait": str(portrait), "landmarks": None if landmarks is None else str(landmarks),
-        "session": None if session is None else str(session), "participant": participant,
-        "retarget": bool(retarget_landmarks or session is not None), "audio": None if audio is None else str(audio),
-        "n_frames": n, "fps": FPS, "width": state.size[0], "height": state.size[1],
-        "renderer": "MeshWarpRenderer", "config": config_to_dict(config)})
-    log.info("wrote %s (%d frames, %.2f s)", out, n, n / FPS)
-    if side_by_side:
-        _write_side_by_side(out, renderer, state, motion, sound, speaking, user, progress)
-    return n
-
-
-def _portrait_aspect(state) -> float:
-    u0, v0, u1, v1 = state.frame.crop
-    # the portrait's normalised frame: aspect = W / H of the whole portrait image
-    return (state.frame.out_w / (u1 - u0)) / (state.frame.out_h / (v1 - v0))
-
-
-def _track_aspect(landmarks: Path) -> float:
-    """Frame aspect (W / H) of tracked landmarks from the track.json `echo-ihg track` writes beside them,
-    else 1 (a square frame) with a note."""
-    import json
-
-    info = landmarks.with_name("track.json")
-    try:
-        meta = json.loads(info.read_text())
-        return float(meta["width"]) / float(meta["height"])
-    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
-        log.info("%s: no track.json with the frame size next to it; assuming a square frame", landmarks)
-        return 1.0
-
-
-def _session_aspect(meta: dict, who: str) -> float:
-    """Frame aspect (W / H) of a participant's landmarks, from meta.json if recorded, else 1 (square crop)."""
-    info = (meta.get("participants") or {}).get(who) or {}
-    w, h = info.get("width"), info.get("height")
-    return float(w) / float(h) if w and h else 1.0
-
-
-def _write_side_by_side(out: Path, renderer, state, motion, sound, speaking, user, progress: bool) -> None:
-    from echo_ihg.io.media import iter_frames_at_fps, write_mp4
-    from echo_ihg.render.video import attribute_series, compose_side_by_side
-    from echo_ihg.utils.progress import progress as progress_bar
-
-    T = len(motion)
-    avatar = attribute_series(motion, _portrait_aspect(state))
-    if speaking is None:
-        if sound is not None:
-            from echo_ihg.audio.vad import speech_probability
-
-            speaking = speech_probability(sound)
-        else:
-            speaking = np.zeros(T, np.float32)
-    speaking = np.asarray(speaking, np.float32)[:T]
-    speaking = np.pad(speaking, (0, T - len(speaking)))  # VAD of audio shorter than the motion: silence
-    user_series, user_frames = None, None
-    if user is not None:
-        other, aspect = user
-        user_series = attribute_series(np.asarray(other.landmarks), aspect)
-        if other.video is not None:
-            user_frames = iter_frames_at_fps(other.video)
-    dest = out.with_name(out.stem + ".side_by_side.mp4")
-    frames = compose_side_by_side(renderer.render(state, motion), avatar, speaking, user_frames, user_series)
-    frames = progress_bar(frames, total=T, desc=f"composing {dest.name}", unit="frame",
-                          enabled=None if progress else False)
-    write_mp4(dest, frames, fps=FPS, audio=sound)
-    log.info("wrote %s", dest)

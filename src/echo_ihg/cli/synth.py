@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 def render_corpus(root: Path, manifest: dict) -> None:
     """video.mp4 for both participants of every session: A from the astronaut, B from Grace Hopper."""
     from echo_ihg.assets import default_portrait, default_user_portrait
-    from echo_ihg.cli.render import render_to_file
+    from echo_ihg.render.files import render_to_file
     from echo_ihg.render.base import RenderConfig
 
     portraits = {"A": default_portrait(), "B": default_user_portrait()}

@@ -19,18 +19,16 @@ from typing import Any, Callable
 
 import numpy as np
 
+from echo_ihg.data.session import AUDIO_FILES, read_participant, read_session
 from echo_ihg.errors import InputError
 from echo_ihg.utils.atomic import save_npy, write_json
 
 log = logging.getLogger(__name__)
 
 
-
 def _participant_inputs() -> tuple[str, ...]:
     """Both audio names: a missing file is left out of the fingerprint, and a switch from audio.wav to
     audio.flac changes it (so the cache is rebuilt)."""
-    from echo_ihg.data.session import AUDIO_FILES  # session imports this module
-
     return (*AUDIO_FILES.values(), "landmarks.npy", "valid.npy", "vad.npy")
 
 
@@ -82,8 +80,6 @@ def cached_feature(session_dir: str | Path, participant: str | None, name: str, 
                    compute_fn: Callable[[Any], np.ndarray], mmap: bool = True) -> np.ndarray:
     """Return the cached array `name` of `participant` ("A", "B" or None), computing and storing it with
     `compute_fn(Participant)` (or `compute_fn(Session)` for None) when it is missing or stale."""
-    from echo_ihg.data.session import read_participant, read_session  # session imports this module
-
     session_dir = Path(session_dir)
     if not (session_dir / "meta.json").is_file():
         raise InputError(session_dir, "not a session directory (no meta.json)")

@@ -9,21 +9,17 @@ way `echo-ihg generate` does (`inference.stages.AvatarMotionDecoder`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from echo_ihg.constants import FPS, SAMPLES_PER_FRAME
-
-if TYPE_CHECKING:
-    from echo_ihg.eval.runner import AvatarInput
+from echo_ihg.eval.inputs import AvatarInput, motion_of
 
 
-def write_example(dest: Path, inp: "AvatarInput", motion: np.ndarray, codec, seconds: float,
+def write_example(dest: Path, inp: AvatarInput, motion: np.ndarray, codec, seconds: float,
                   size: int = 256) -> Path:
     """motion (T, Dm) normalised generated avatar motion; writes the first `seconds` to dest (H.264 + AAC)."""
     from echo_ihg.assets import default_portrait, default_user_portrait
-    from echo_ihg.eval.runner import motion_of
     from echo_ihg.inference.stages import AvatarMotionDecoder, setup_portrait
     from echo_ihg.io.media import write_mp4
     from echo_ihg.motion.attributes import facial_attributes

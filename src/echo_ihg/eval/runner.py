@@ -30,12 +30,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from echo_ihg.constants import N_MELS
-from echo_ihg.data.session import Session, list_sessions, read_session
+from echo_ihg.constants import FPS, N_MELS
 from echo_ihg.errors import InputError
+from echo_ihg.eval.config import EvalConfig
 from echo_ihg.eval.dependencies import DependencyItem, dependency_metrics
+from echo_ihg.eval.inputs import AvatarInput, load_inputs, motion_of, shuffle_users, user_conditions
 from echo_ihg.eval.report import AttributeCurves, GateTrace, write_report
 from echo_ihg.eval.suite import SEGMENTS, EvalItem, evaluate_items
+from echo_ihg.motion.identity import identity_vector
 from echo_ihg.utils.atomic import write_json
 from echo_ihg.utils.config import config_to_dict
 from echo_ihg.utils.progress import progress
@@ -58,70 +60,9 @@ BAR_METRICS = ("rPCC_expression", "SID_expression", "Var_expression", "FD_expres
 
 
 @dataclass(frozen=True)
-class EvalConfig:
-    split: str = "test"
-    samples: int = 3                 # generations per input (diversity metrics need ≥ 2)
-    seed: int = 0
-    max_sessions: int = 0            # 0 = every session of the split (sorted by id)
-    sessions: tuple[str, ...] = ()   # these session ids of the split only (e.g. to include masked-face
-                                     # sessions, which the first N may lack); () = all (max_sessions applies)
-    steps: int = 6                   # sampler steps per chunk
-    guidance: float = 1.0            # classifier-free guidance (1 = off)
-    participants: tuple[str, ...] = ("A", "B")   # who may be the avatar
-    min_valid: float = 0.9           # fraction of tracked frames an avatar needs to be evaluated
-    react_window: int = 250          # frames per REACT window (10 s)
-    long_range_s: int = 60           # history of the long-range dependency metric
-    sync_expert: str = ""            # lip-sync expert file; "" = the bundled one
-    video_seconds: float = 10.0      # example side-by-side video of the first item; 0 = none
-    curves: int = 1                  # items with attribute-curve and gate plots
-    torch_threads: int = 1           # intra-op threads while generating (0 = torch's default). 1: the models
-                                     # are small; on the shared 2-core machine 1 thread ran 5x faster than 2
-    shuffle_user: bool = False       # control: each avatar is generated against the user of another session
-                                     # (scores still compare with its own session's user): reactions that
-                                     # come from the user must vanish
-
-    def __post_init__(self) -> None:
-        if self.samples < 1 or self.steps < 1 or self.max_sessions < 0 or self.curves < 0:
-            raise ValueError("samples ≥ 1, steps ≥ 1, max_sessions ≥ 0 and curves ≥ 0 are required")
-        if not self.participants or not set(self.participants) <= {"A", "B"}:
-            raise ValueError(f"participants must be a non-empty subset of ('A', 'B'), got {self.participants}")
-        if not 0.0 <= self.min_valid <= 1.0:
-            raise ValueError("min_valid must be in [0, 1]")
-        if self.torch_threads < 0:
-            raise ValueError("torch_threads must be ≥ 0 (0 = torch's default)")
-
-
-@dataclass(frozen=True)
 class Variant:
     name: str
     checkpoint: Path
-
-
-@dataclass
-class AvatarInput:
-    """One (session, avatar) pair: everything the generator may read, plus the ground truth (all per frame)."""
-
-    name: str
-    session_dir: Path
-    session: Session
-    who: str
-    group: str
-    neutral: np.ndarray          # (478, 3) avatar neutral face
-    user_neutral: np.ndarray     # (478, 3)
-    avatar_mel: np.ndarray       # (T, 320)
-    user_mel: np.ndarray         # (T, 320)
-    avatar_vad: np.ndarray       # (T,)
-    user_vad: np.ndarray         # (T,)
-    user_attributes: dict[str, np.ndarray]   # name -> (T,), NaN on untracked frames
-    user_source: "AvatarInput | None" = None   # whose user conditions the generation (shuffle_user control)
-
-    @property
-    def T(self) -> int:
-        return len(self.avatar_vad)
-
-    @property
-    def user(self) -> str:
-        return "B" if self.who == "A" else "A"
 
 
 @dataclass
@@ -139,97 +80,6 @@ class EvalResult:
     report: Path
     items: list[str] = field(default_factory=list)
     seconds: float = 0.0
-
-
-# ---- inputs ---------------------------------------------------------------------------------------------
-
-def load_inputs(data: Path, cfg: EvalConfig) -> list[AvatarInput]:
-    """The (session, avatar) pairs of the split; sessions whose avatar is tracked on < min_valid are skipped."""
-    if not Path(data).is_dir():
-        raise InputError(data, "data folder not found")
-    sessions = list_sessions(data, cfg.split)
-    if not sessions:
-        raise InputError(Path(data) / cfg.split, f"no sessions in split {cfg.split!r}")
-    if cfg.sessions:
-        by_id = {d.name: d for d in sessions}
-        missing = [i for i in cfg.sessions if i not in by_id]
-        if missing:
-            raise InputError(Path(data) / cfg.split, f"no session {', '.join(missing)} in split {cfg.split!r}")
-        sessions = [by_id[i] for i in cfg.sessions]
-    if cfg.max_sessions:
-        sessions = sessions[:cfg.max_sessions]
-    out = []
-    for d in progress(sessions, desc="features", unit="session"):
-        out.extend(session_inputs(d, cfg))
-    if not out:
-        raise InputError(Path(data) / cfg.split, f"no participant of the {len(sessions)} session(s) is tracked "
-                                                 f"on ≥ {cfg.min_valid:.0%} of its frames")
-    return out
-
-
-def session_inputs(session_dir: Path, cfg: EvalConfig) -> list[AvatarInput]:
-    """The (session, avatar) pairs of one session: one per participant in cfg.participants tracked on
-    ≥ min_valid of its frames (the others are skipped with a warning)."""
-    from echo_ihg.data.train_features import participant_attributes, participant_mel, participant_neutral
-    from echo_ihg.motion.attributes import ATTRIBUTE_NAMES
-
-    d = Path(session_dir)
-    s = read_session(d, mmap=True)
-    out = []
-    for who in cfg.participants:
-        user = "B" if who == "A" else "A"
-        valid = float(np.mean(np.asarray(s.participant(who).valid, bool)))
-        if valid < cfg.min_valid:
-            log.warning("%s: participant %s tracked on %.0f%% of frames (< %.0f%%): not evaluated as the "
-                        "avatar", d, who, 100 * valid, 100 * cfg.min_valid)
-            continue
-        attrs = participant_attributes(d, user)
-        out.append(AvatarInput(
-            name=f"{s.session_id}:{who}", session_dir=d, session=s, who=who,
-            group=str(s.meta.get("appropriate_group", "")), neutral=participant_neutral(d, who),
-            user_neutral=participant_neutral(d, user), avatar_mel=np.asarray(participant_mel(d, who)),
-            user_mel=np.asarray(participant_mel(d, user)),
-            avatar_vad=np.asarray(s.participant(who).vad, np.float32),
-            user_vad=np.asarray(s.participant(user).vad, np.float32),
-            user_attributes={k: np.asarray(attrs[:, i]) for i, k in enumerate(ATTRIBUTE_NAMES)}))
-    return out
-
-
-def shuffle_users(inputs: Sequence[AvatarInput]) -> None:
-    """Pair every input with the user of the next input from another session (`EvalConfig.shuffle_user`)."""
-    n = len(inputs)
-    for i, inp in enumerate(inputs):
-        donor = next((inputs[(i + k) % n] for k in range(1, n)
-                      if inputs[(i + k) % n].session_dir != inp.session_dir), None)
-        if donor is None:
-            raise InputError(inp.session_dir, "shuffle_user needs inputs from at least two sessions")
-        inp.user_source = donor
-
-
-def _fit(x: np.ndarray, n: int) -> np.ndarray:
-    """The first n frames of a per-frame array, its last frame repeated when it is shorter."""
-    x = np.asarray(x)[:n]
-    return np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)]) if len(x) < n else x
-
-
-def user_conditions(inp: AvatarInput, codec) -> tuple:
-    """What the generator reads of the user: (mel, motion, attributes, vad, transcript), from the input's own
-    session or, under the shuffle control, from `user_source` (cut or held to the avatar's length; the
-    source's user words relabelled as this user's)."""
-    src = inp.user_source or inp
-    words = [e for e in inp.session.transcript if e.get("speaker") == inp.who]
-    words += [{**e, "speaker": inp.user} for e in src.session.transcript if e.get("speaker") == src.user]
-    t = inp.T
-    return (_fit(src.user_mel, t), _fit(motion_of(src, src.user, codec), t),
-            {k: _fit(v, t) for k, v in src.user_attributes.items()}, _fit(src.user_vad, t),
-            sorted(words, key=lambda e: float(e["start"])))
-
-
-def motion_of(inp: AvatarInput, who: str, codec) -> np.ndarray:
-    """(T, Dm) normalised codec motion of a participant (cached per codec next to the session)."""
-    from echo_ihg.data.train_features import participant_motion
-
-    return np.asarray(participant_motion(inp.session_dir, who, codec))
 
 
 # ---- generation -----------------------------------------------------------------------------------------
@@ -271,34 +121,16 @@ class GateRecorder:
             h.remove()
 
 
-def text_conditioner(loaded, who: str):
-    """A new TextConditioner for avatar `who` with the text encoder the model was trained with (created once
-    per loaded model); None when the model reads no text."""
-    from echo_ihg.model.engine import build_text_conditioner
-    from echo_ihg.train.trainer import make_text_encoder
-
-    def encoder():
-        # exported models keep their TrainConfig; a lone weights file may name it in its meta; unit-test models
-        # use the hashing encoder, real ones MiniLM
-        if loaded.text_encoder is None:
-            meta = loaded.meta
-            name = str(meta.get("train_config", {}).get("text_encoder", meta.get("text_encoder", "minilm")))
-            loaded.text_encoder = make_text_encoder(name)
-        return loaded.text_encoder
-
-    return build_text_conditioner(loaded.model.cfg, encoder, avatar=who)
-
-
 def generate_for(loaded, inp: AvatarInput, cfg: EvalConfig, bar=None) -> Generated:
     """K generations of the avatar's whole conversation (normalised motion) + the gate of the first one."""
-    from echo_ihg.data.train_features import identity_vector
     from echo_ihg.inference.stages import rest_motion
     from echo_ihg.model.engine import SamplerConfig, generate_offline
 
     codec, model = loaded.codec, loaded.model
-    sampler = SamplerConfig(steps=cfg.steps, guidance=cfg.guidance)
+    g = cfg.generation
+    sampler = SamplerConfig(steps=g.steps, guidance=cfg.guidance, describe_window=int(g.history_s * FPS))
     user_mel, user_motion, user_attrs, user_vad, transcript = user_conditions(inp, codec)
-    identity = identity_vector(inp.neutral)
+    identity = identity_vector(inp.neutral, inp.aspect)
     rec = GateRecorder(model)
     motions, borders, gate = [], (), None
     try:
@@ -306,11 +138,11 @@ def generate_for(loaded, inp: AvatarInput, cfg: EvalConfig, bar=None) -> Generat
             rec.active = k == 0
             m, b = generate_offline(model, identity, inp.avatar_mel, inp.avatar_vad, user_mel, user_motion,
                                     user_attrs, user_vad, transcript, sampler,
-                                    text_conditioner(loaded, inp.who), initial_motion=rest_motion(codec),
-                                    seed=cfg.seed + k)
+                                    loaded.text_conditioner(inp.who), initial_motion=rest_motion(codec),
+                                    seed=g.seed + k)
             if k == 0:
                 borders = tuple(b)
-                gate = rec.per_frame(b, inp.T, cfg.steps, sampler.overlap)
+                gate = rec.per_frame(b, inp.T, g.steps, sampler.overlap)
                 rec.active = False
             motions.append(m)
             if bar is not None:
@@ -354,10 +186,10 @@ def score_variant(inputs: Sequence[AvatarInput], gens: Sequence[Generated], code
         user = codec.denormalise(motion_of(inp, inp.user, codec))
         items.append(EvalItem(inp.name, gt, raw, user, inp.avatar_mel.reshape(-1, N_MELS), inp.avatar_vad,
                               inp.user_vad, neutral=inp.neutral, borders=g.borders[1:], group=inp.group))
-        user_lm = codec.decode(user, inp.user_neutral)
+        user_lm = codec.decode(user, inp.user_neutral, inp.user_aspect)
         for k in range(len(raw)):
-            deps.append(DependencyItem(inp.session, inp.who, codec.decode(raw[k], inp.neutral), user_lm))
-    res = evaluate_items(items, codec.layout, expert=expert, seed=cfg.seed, react_window=cfg.react_window,
+            deps.append(DependencyItem(inp.session, inp.who, codec.decode(raw[k], inp.neutral, inp.aspect), user_lm))
+    res = evaluate_items(items, codec.layout, expert=expert, seed=cfg.generation.seed, react_window=cfg.react_window,
                          codec=codec)
     if model is not None:
         for seg, v in _gate_by_segment(inputs, gens, _face_tokens(model)).items():
@@ -372,9 +204,12 @@ def score_variant(inputs: Sequence[AvatarInput], gens: Sequence[Generated], code
 def _curves(inp: AvatarInput, gen: Generated, codec, variant: str) -> AttributeCurves:
     from echo_ihg.motion.attributes import facial_attributes
 
-    gt = facial_attributes(codec.decode(codec.denormalise(motion_of(inp, inp.who, codec)), inp.neutral))
-    pred = facial_attributes(codec.decode(codec.denormalise(gen.motion[0]), inp.neutral))
-    user = facial_attributes(codec.decode(codec.denormalise(motion_of(inp, inp.user, codec)), inp.user_neutral))
+    def attributes(motion: np.ndarray, neutral: np.ndarray, aspect: float) -> dict[str, np.ndarray]:
+        return facial_attributes(codec.decode(codec.denormalise(motion), neutral, aspect), aspect)
+
+    gt = attributes(motion_of(inp, inp.who, codec), inp.neutral, inp.aspect)
+    pred = attributes(gen.motion[0], inp.neutral, inp.aspect)
+    user = attributes(motion_of(inp, inp.user, codec), inp.user_neutral, inp.user_aspect)
     pick = lambda d: {k: np.asarray(d[k]) for k in CURVE_ATTRIBUTES}  # noqa: E731
     return AttributeCurves(f"{inp.name} — {variant}: ground truth vs generated vs user", pick(gt), pick(pred),
                            pick(user), inp.avatar_vad, inp.user_vad)
@@ -413,13 +248,8 @@ def _expert(cfg: EvalConfig):
 def run_evaluation(data: str | Path, variants: Sequence[Variant], out_dir: str | Path,
                    cfg: EvalConfig = EvalConfig(), notes: Sequence[str] = ()) -> EvalResult:
     """Generate, score and write the report (module docstring). Errors name the offending file."""
-    threads = torch.get_num_threads()
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    try:
+    with cfg.generation.threads():
         return _run(Path(data), variants, Path(out_dir), cfg, notes)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(data: Path, variants: Sequence[Variant], out: Path, cfg: EvalConfig, notes: Sequence[str]) -> EvalResult:
@@ -456,11 +286,11 @@ def _run(data: Path, variants: Sequence[Variant], out: Path, cfg: EvalConfig, no
                                            "1 = own audio, 0 = user cues)", g.gate, inp.avatar_vad, inp.user_vad,
                                            names))
             if example is None and cfg.video_seconds > 0:
-                example = _example_video(out, inputs[0], gens[0], x.codec, v.name, cfg.video_seconds)
+                example = _example_video(out, inputs[0], gens[0], x.codec, cfg)
     finally:
         bar.close()
     notes = [f"{len(inputs)} (session, avatar) inputs of split {cfg.split!r}, {cfg.samples} generation(s) each, "
-             f"{cfg.steps} sampler steps; row {GT!r} = the ground truth scored as a prediction.", *notes]
+             f"{cfg.generation.steps} sampler steps; row {GT!r} = the ground truth scored as a prediction.", *notes]
     page = write_report(out, results, TABLE_METRICS, curves, gates, config=resolved, video=example, notes=notes,
                         reference=GT, bar_metrics=BAR_METRICS)
     return EvalResult(results, page, [i.name for i in inputs], time.perf_counter() - t_start)
@@ -491,14 +321,15 @@ def evaluate_generation(inp: AvatarInput, motion: np.ndarray, codec, out_dir: st
     return EvalResult(results, page, [inp.name], time.perf_counter() - t_start)
 
 
-def _example_video(out: Path, inp: AvatarInput, gen: Generated, codec, variant: str, seconds: float
+def _example_video(out: Path, inp: AvatarInput, gen: Generated, codec, cfg: EvalConfig
                    ) -> str | None:
     """Side-by-side example (user | generated avatar | attribute lanes) of the first seconds; None on failure
     of the optional renderer (logged), since the metrics do not depend on it."""
     from echo_ihg.eval.example import write_example
 
     try:
-        return write_example(out / "example.mp4", inp, gen.motion[0], codec, seconds).name
+        return write_example(out / "example.mp4", inp, gen.motion[0], codec, cfg.video_seconds,
+                             cfg.generation.size).name
     except (ImportError, InputError, RuntimeError) as exc:
         log.warning("example video skipped (%s: %s)", type(exc).__name__, exc)
         return None

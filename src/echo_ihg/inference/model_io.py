@@ -6,26 +6,25 @@ Accepted `checkpoint` paths:
 - a training checkpoint folder (`checkpoint.json`; its EMA weights are used);
 - a lone `<name>.safetensors` written by `echo_ihg.model.checkpoint.save_model` (+ `<name>.json`): its codec is
   the file named by meta["codec"] (relative to the checkpoint) or else the packaged default codec.
+All three are read by `model.checkpoint.load_model`; this module adds the default and the compatibility check.
 The model's motion layout must equal the codec's, and its identity size the 478 × 3 neutral face.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from echo_ihg.assets import ASSETS_DIR
+from echo_ihg.constants import IDENTITY_DIM
 from echo_ihg.errors import EchoError, InputError
+from echo_ihg.model.checkpoint import load_model
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.model.generator import layout_pairs
-from echo_ihg.motion.codec import MotionCodec, default_codec
-
-log = logging.getLogger(__name__)
+from echo_ihg.motion.codec import MotionCodec
 
 DEFAULT_MODEL_DIR = ASSETS_DIR / "default_model"
-IDENTITY_DIM = 478 * 3
 
 
 @dataclass
@@ -34,7 +33,25 @@ class LoadedModel:
     codec: MotionCodec
     source: str
     meta: dict[str, Any] = field(default_factory=dict)
-    text_encoder: Any = None          # set by whoever first needs one (eval.runner: the one it was trained with)
+    text_encoder: Any = None          # the frozen sentence encoder, loaded on first need (`text_conditioner`)
+
+    def text_conditioner(self, avatar: str):
+        """A new `model.engine.TextConditioner` for avatar `avatar` ("A" or "B"); None when the model reads no
+        text. Its encoder is the one the model was trained with (its TrainConfig's `text_encoder`; MiniLM when
+        unnamed), loaded once per loaded model, or the one a caller set in `text_encoder`."""
+        from echo_ihg.model.engine import build_text_conditioner
+
+        return build_text_conditioner(self.model.cfg, self._encoder, avatar=avatar)
+
+    def _encoder(self):
+        if self.text_encoder is None:
+            from echo_ihg.model.text_encoder import make_text_encoder
+
+            meta = self.meta
+            name = str(meta.get("train_config", {}).get("text_encoder", meta.get("text_encoder", "minilm")))
+            self.text_encoder = make_text_encoder(name)
+            self.text_encoder.encode(["the user is listening"])   # load the weights now, not in the first chunk
+        return self.text_encoder
 
 
 def default_model_path() -> Path | None:
@@ -59,22 +76,7 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
 def load_inference_model(checkpoint: str | Path | None = None) -> LoadedModel:
     """-> the model in eval mode with its codec. Errors name the offending file."""
     path = resolve_checkpoint(checkpoint)
-    if path.is_dir():
-        from echo_ihg.train.checkpoint import load_model
-
-        model, codec, meta = load_model(path)
-    elif path.suffix == ".safetensors":
-        from echo_ihg.model.checkpoint import load_model
-
-        model, meta = load_model(path)
-        codec_file = meta.get("codec")
-        if codec_file:
-            codec = MotionCodec.load(path.parent / str(codec_file))
-        else:
-            log.info("%s: no codec named in the checkpoint's meta; using the packaged default codec", path)
-            codec = default_codec()
-    else:
-        raise InputError(path, "not a model: expected a model folder, a checkpoint folder or a .safetensors file")
+    model, codec, meta = load_model(path)
     check_compatible(model, codec, path)
     return LoadedModel(model.eval(), codec, str(path), dict(meta))
 

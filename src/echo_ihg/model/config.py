@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from echo_ihg.constants import FPS, MELS_PER_FRAME, N_MELS
+from echo_ihg.constants import FPS, IDENTITY_DIM, MELS_PER_FRAME, N_MELS
 
 # name -> network width/depth. "tiny" is for unit tests; "small" is the bundled default model: 2.3 M parameters
 # (9 MB float32), ≈ 28 ms of CPU per denoiser call on one (contended) core; with 6 DDIM steps the whole engine
@@ -51,7 +51,7 @@ class ModelConfig:
                                            # SDCM's zero-initialised user attention already makes the fresh
                                            # user branch the identity, and a second zero in that chain left
                                            # the gates at |α| ≈ 0.003 after 80 steps (HBCU never learnt)
-    identity_dim: int = 478 * 3            # neutral mesh, flattened
+    identity_dim: int = IDENTITY_DIM       # neutral mesh, flattened
     text_dim: int = TEXT_DIM
     audio_frame_dim: int = AUDIO_FRAME_DIM
     user_branch: bool = True               # stage 1 trains with it off; stage 2 switches it on

@@ -157,3 +157,9 @@ def default_text_encoder() -> MiniLMEncoder:
     if _DEFAULT is None:
         _DEFAULT = MiniLMEncoder()
     return _DEFAULT
+
+
+def make_text_encoder(name: str) -> TextEncoder:
+    """The encoder a model was trained with, by `TrainConfig.text_encoder` name: "minilm" (all-MiniLM-L6-v2)
+    or anything else: the hashing encoder of the unit tests."""
+    return default_text_encoder() if name == "minilm" else HashingEncoderForTests()

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-N_FACE_POINTS = 468
+from echo_ihg.constants import N_FACE_POINTS  # noqa: F401  (topo.N_FACE_POINTS: the mesh's face points)
 RIGHT_IRIS = np.arange(468, 473)  # centre first, then 4 points (MediaPipe's order)
 LEFT_IRIS = np.arange(473, 478)
 

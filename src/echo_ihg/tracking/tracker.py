@@ -17,10 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from echo_ihg.constants import N_LANDMARKS
+from echo_ihg.constants import N_FACE_POINTS, N_LANDMARKS
 from echo_ihg.errors import InputError
 from echo_ihg.io.media import to_rgb_uint8
-from echo_ihg.motion.topology import N_FACE_POINTS
 from echo_ihg.tracking.search import crop_around, cut_square, square_tiles, square_to_frame
 
 log = logging.getLogger(__name__)

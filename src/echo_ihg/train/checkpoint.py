@@ -12,8 +12,8 @@ A training checkpoint is one directory, written atomically (a half-written check
                               weights_only=True)
     <run>/checkpoints/latest.json   {"name": "step_0000500", "step": 500}
 
-An exported model (`export_model`) is model.safetensors (EMA weights) + model.json + the codec: what
-`load_model` reads, and what the bundled default model is.
+An exported model (`export_model`) is model.safetensors (EMA weights) + model.json + the codec: what the bundled
+default model is. Both folders are read back by `model.checkpoint.load_model` (the one reader of every model form).
 """
 
 from __future__ import annotations
@@ -28,16 +28,14 @@ import torch
 from safetensors.torch import save_file
 
 from echo_ihg.errors import InputError
+from echo_ihg.model.checkpoint import (CHECKPOINT_FORMAT, MODEL_FORMAT, VERSION, load_weights,
+                                       read_checkpoint_json)
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.motion.codec import MotionCodec
 from echo_ihg.utils.atomic import atomic_dir, write_json
-from echo_ihg.utils.readers import load_safetensors, read_json
 
 log = logging.getLogger(__name__)
 
-FORMAT = "echo-ihg-checkpoint"
-MODEL_FORMAT = "echo-ihg-model"
-VERSION = 1
 MOTION_SPACE = "normalised"     # the model reads and writes MotionCodec.normalise(...) motion
 
 
@@ -57,7 +55,8 @@ def save_checkpoint(run_dir: str | Path, step: int, model: EchoModel, ema: Mappi
         codec.save(tmp / "codec.safetensors")
         torch.save({"optimizer": optimizer.state_dict(), **state}, tmp / "trainer_state.pt")
         write_json(tmp / "checkpoint.json", {
-            "format": FORMAT, "version": VERSION, "step": int(step), "stage": int(train_config["stage"]),
+            "format": CHECKPOINT_FORMAT, "version": VERSION, "step": int(step),
+            "stage": int(train_config["stage"]),
             "model": model.constructor_args(), "train_config": dict(train_config),
             "codec": {"file": "codec.safetensors", "metadata": codec.metadata()}, "motion_space": MOTION_SPACE})
     write_json(root / "latest.json", {"name": name, "step": int(step)})
@@ -79,21 +78,6 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
             log.warning("%s: unreadable, looking for checkpoints by name", latest)
     found = sorted(p for p in root.glob("step_*") if (p / "checkpoint.json").is_file())
     return found[-1] if found else None
-
-
-def read_checkpoint_json(ckpt: str | Path) -> dict[str, Any]:
-    path = Path(ckpt) / "checkpoint.json"
-    if not path.is_file():
-        raise InputError(ckpt, "not a checkpoint directory (no checkpoint.json)")
-    meta = read_json(path)
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise InputError(path, f"unsupported checkpoint format {meta.get('format')!r} v{meta.get('version')!r}")
-    return meta
-
-
-def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """A checkpoint's weights file (model / ema .safetensors) -> state dict; InputError naming the file."""
-    return load_safetensors(path, missing="weights file not found")
 
 
 def load_trainer_state(ckpt: str | Path) -> dict[str, Any]:
@@ -119,31 +103,5 @@ def export_model(ckpt: str | Path, dest: str | Path, use_ema: bool = True) -> Pa
             "format": MODEL_FORMAT, "version": VERSION, "weights": "ema" if use_ema else "raw",
             "step": meta["step"], "stage": meta["stage"], "model": meta["model"],
             "codec": "codec.safetensors", "motion_space": meta["motion_space"],
-            "identity": "echo_ihg.data.train_features.identity_vector", "train_config": meta["train_config"]})
+            "identity": "echo_ihg.motion.identity.identity_vector", "train_config": meta["train_config"]})
     return dest
-
-
-def load_model(path: str | Path) -> tuple[EchoModel, MotionCodec, dict[str, Any]]:
-    """An exported model folder (or a checkpoint folder: its EMA weights) -> (model in eval mode, codec, meta)."""
-    path = Path(path)
-    if (path / "checkpoint.json").is_file():
-        meta, weights_file = read_checkpoint_json(path), path / "ema.safetensors"
-    else:
-        jpath = path / "model.json"
-        if not jpath.is_file():
-            raise InputError(path, "not a model folder (no model.json) or checkpoint (no checkpoint.json)")
-        meta = read_json(jpath)
-        if meta.get("format") != MODEL_FORMAT:
-            raise InputError(jpath, f"unsupported model format {meta.get('format')!r}")
-        weights_file = path / "model.safetensors"
-    try:
-        model = EchoModel.from_args(meta["model"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(path, f"bad model constructor arguments ({exc})") from None
-    missing, unexpected = model.load_state_dict(load_weights(weights_file), strict=False)
-    if missing or unexpected:
-        raise InputError(weights_file, f"weights do not fit the model (missing {missing[:3]}, "
-                                       f"unexpected {unexpected[:3]})")
-    codec = MotionCodec.load(path / "codec.safetensors")
-    return model.eval(), codec, meta
-

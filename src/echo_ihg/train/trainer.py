@@ -23,15 +23,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from echo_ihg.data.train_features import IDENTITY_DIM
+from echo_ihg.constants import IDENTITY_DIM
 from echo_ihg.data.streams import StreamBatchSampler
 from echo_ihg.data.windows import ShardedBatchSampler, WindowDataset, WindowSpec, hash_seed
 from echo_ihg.errors import EchoError, InputError
 from echo_ihg.model.affect import LexiconAffect
+from echo_ihg.model.checkpoint import load_model
 from echo_ihg.model.describe import BehaviourDescriber
 from echo_ihg.model.diffusion import region_weights
 from echo_ihg.model.echo import EchoModel
 from echo_ihg.model.sdcm import canonical_centres
+from echo_ihg.model.text_encoder import make_text_encoder
 from echo_ihg.motion.codec import MotionCodec, default_codec
 from echo_ihg.train import checkpoint as ck
 from echo_ihg.train.config import TrainConfig
@@ -57,12 +59,6 @@ class TrainResult:
     checkpoint: Path | None = None
     nan_skips: int = 0
     samples_per_s: float = 0.0
-
-
-def make_text_encoder(name: str):
-    from echo_ihg.model.text_encoder import HashingEncoderForTests, default_text_encoder
-
-    return default_text_encoder() if name == "minilm" else HashingEncoderForTests()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -118,7 +114,7 @@ USER_BRANCH_SWITCHES = ("user_branch", "use_lpe", "use_hbcu", "use_lau", "audio_
 
 def _init_from(model: EchoModel, init: Path) -> MotionCodec:
     """Stage 2 from a stage-1 checkpoint or exported model: its (EMA) weights; the user branch stays fresh."""
-    src, codec, meta = ck.load_model(init)
+    src, codec, meta = load_model(init)
     mine, theirs = model.constructor_args(), src.constructor_args()
     inert = dict.fromkeys(USER_BRANCH_SWITCHES)
     if mine["layout"] != theirs["layout"] or {**mine["cfg"], **inert} != {**theirs["cfg"], **inert}:

@@ -6,34 +6,19 @@
 
 Each module exposes `NAME`, `plan(root, config) -> Iterator[Job | Skipped]` (cheap: finds and pairs files)
 and `load(job) -> SessionInput` (reads them; raises InputError naming the file). The shared tracking /
-audio / VAD work lives in `base`, execution (pool, Ray, manifest) in `runner`. Schemas: docs/datasets.md.
+audio / VAD work lives in `base`, the names in `registry`, execution (pool, Ray, manifest) in `runner`.
+Schemas: docs/datasets.md.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import ModuleType
 from typing import Iterator
 
 from echo_ihg.data.adapters.base import AdapterConfig, ConversionReport, Job, SessionInput, Skipped
+from echo_ihg.data.adapters.registry import ADAPTERS, get_adapter
 from echo_ihg.data.adapters.runner import RunOptions, run_jobs
 from echo_ihg.errors import InputError
-
-# dataset name -> module under echo_ihg.data.adapters
-ADAPTERS: dict[str, str] = {
-    "seamless": "seamless",
-    "realtalk": "realtalk",
-    "vico": "vico",
-    "react": "react",
-    "hdtf": "hdtf",
-}
-
-
-def get_adapter(name: str) -> ModuleType:
-    if name not in ADAPTERS:
-        raise InputError(None, f"unknown dataset {name!r} (known: {', '.join(ADAPTERS)})")
-    return importlib.import_module(f"echo_ihg.data.adapters.{ADAPTERS[name]}")
 
 
 def discover(name: str, root: str | Path, config: AdapterConfig = AdapterConfig()) -> Iterator[SessionInput | Skipped]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from echo_ihg.data.adapters.base import AdapterConfig, ConversionReport, Job, Skipped, build_session, safe_name
+from echo_ihg.data.adapters.registry import get_adapter
 from echo_ihg.errors import EchoError, InputError
 from echo_ihg.utils.progress import progress
 
@@ -48,7 +49,6 @@ def session_dir(out: Path, job: Job) -> Path:
 
 def process_job(job: Job, out: str, overwrite: bool = False) -> dict[str, Any]:
     """Load, build and write one session (runs inside a worker). -> manifest record (JSON-ready)."""
-    from echo_ihg.data.adapters import get_adapter
     from echo_ihg.data.session import write_session
 
     t0 = time.monotonic()

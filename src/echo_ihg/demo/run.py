@@ -3,14 +3,19 @@ conversation whose truth is known.
 
     result = run_demo(DemoConfig(out_dir=Path("demo_out")))      # or DemoConfig(checkpoint=Path(...))
 
+The demo is an application above the product and the grader: it imports `inference` (generation), `eval`
+(the report) and `render` (the user's clip), and nothing imports it but the CLI (docs/architecture.md).
+
 Stages (each timed; `result.timings`):
     model         load the motion model (the bundled default unless `checkpoint`) and its codec
     portrait      track the avatar's portrait (bundled astronaut) -> portrait_landmarks.png
     conversation  one synthetic dyadic session (`echo_ihg.synth`: espeak-ng speech, scripted dialogue, rig
                   landmarks with planted listening/speaking behaviour), from a held-out (test-split) slot
     user video    participant B's landmarks rendered onto the second bundled face (Grace Hopper) with B's voice
-    avatar        `Pipeline.generate`: astronaut + A's speech + the user video + the transcript -> avatar.mp4
-    side by side  the same generation composed as user | avatar | attribute plots -> side_by_side.mp4
+    avatar        `Pipeline.generation`, once: astronaut + A's speech + the user video + the transcript ->
+                  the avatar's motion (tracking, features, sampling), rendered -> avatar.mp4
+    side by side  the same generation (no second sampling) composed as user | avatar | attribute plots ->
+                  side_by_side.mp4
     evaluation    the generated motion scored against participant A's synthetic ground truth (`eval.runner`)
 
 Output folder (every file written atomically):
@@ -30,6 +35,7 @@ Output folder (every file written atomically):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -42,6 +48,8 @@ import numpy as np
 
 from echo_ihg.constants import FPS
 from echo_ihg.errors import InputError
+from echo_ihg.eval.config import EvalConfig
+from echo_ihg.inference.config import GenerationConfig
 from echo_ihg.inference.stages import StageTimer
 from echo_ihg.motion.regions import REGION_NAMES, region_index
 from echo_ihg.utils.atomic import atomic_dir, atomic_path, write_json
@@ -69,9 +77,8 @@ class DemoConfig:
     out_dir: Path = Path("demo_out")
     checkpoint: Path | None = None      # None: the bundled default model (echo_ihg/assets/default_model/)
     seconds: float = 20.0               # length of the conversation (≥ 20 s: two REACT windows)
-    seed: int = 0                       # the conversation's content and the sampler's noise
-    size: int = 512                     # avatar frames, px (square)
-    steps: int = 8                      # sampler steps per chunk
+    generation: GenerationConfig = GenerationConfig()   # steps, size, ...; its seed also picks the
+                                        # conversation's content
     user_size: int = 256                # px of the user's clip: the pipeline only tracks it, and it is
                                         # shown in a 320-px panel, so larger costs time for nothing
     portrait: Path | None = None        # None: the bundled astronaut
@@ -83,7 +90,7 @@ class DemoConfig:
             problems.append(f"seconds must be in 2..600 (got {self.seconds})")
         if not 64 <= int(self.user_size) <= 2048:
             problems.append(f"user_size must be 64..2048 px (got {self.user_size})")
-        if problems:       # size and steps are checked by PipelineConfig
+        if problems:       # size and steps are checked by GenerationConfig
             raise InputError(None, "invalid demo config: " + "; ".join(problems))
 
 
@@ -162,7 +169,7 @@ def run_demo(cfg: DemoConfig = DemoConfig(), progress_bars: bool = True) -> Demo
             raise InputError(p, "portrait file not found")
     load_before, cpu_before = os.getloadavg()[0], time.process_time()
     timer, files = StageTimer(), {}
-    pipe_cfg = PipelineConfig(steps=cfg.steps, seed=cfg.seed, size=cfg.size)
+    pipe_cfg = PipelineConfig(generation=cfg.generation)
     synth_cfg = _synth_config(cfg)
     eval_cfg = _eval_config(cfg)
     bar = progress(total=len(STAGES), desc="demo", unit="stage", enabled=None if progress_bars else False)
@@ -183,12 +190,13 @@ def run_demo(cfg: DemoConfig = DemoConfig(), progress_bars: bool = True) -> Demo
         with stage("user video"):
             files["user_video"] = render_user_clip(files["session"], user_portrait, out / "inputs" / "user.mp4",
                                                    cfg.user_size, progress_bars)
-        args = (portrait, files["avatar_speech"], files["user_video"], files["transcript"])
-        with stage("avatar"):
-            avatar = pipe.generate(*args, out=out / "avatar.mp4", side_by_side=False, progress_bars=progress_bars)
-        with stage("side by side"):
-            side = pipe.generate(*args, out=out / "side_by_side.mp4", side_by_side=True,
-                                 progress_bars=progress_bars)
+        with contextlib.ExitStack() as views:        # one generation, two views of it
+            with stage("avatar"):
+                gen = views.enter_context(pipe.generation(portrait, files["avatar_speech"], files["user_video"],
+                                                          files["transcript"], out, progress_bars))
+                avatar = gen.write(out / "avatar.mp4", side_by_side=False)
+            with stage("side by side"):
+                side = gen.write(out / "side_by_side.mp4", side_by_side=True)
         with stage("evaluation"):
             report = evaluate_demo(files["session"], avatar.motion, pipe.codec, out / "report", eval_cfg,
                                    config=config_to_dict(cfg))
@@ -218,8 +226,6 @@ def _write_summary(result: DemoResult, avatar, side, model_source: str) -> None:
 
 def _stages(timer: StageTimer, bar):
     """stage(name): a context that times the stage and advances the demo's stage bar."""
-    import contextlib
-
     @contextlib.contextmanager
     def stage(name: str):
         bar.set_description(f"demo: {name}")
@@ -234,14 +240,12 @@ def _stages(timer: StageTimer, bar):
 def _synth_config(cfg: DemoConfig):
     from echo_ihg.synth.generate import SynthConfig
 
-    return SynthConfig(sessions=1, seconds=float(cfg.seconds), seed=cfg.seed, workers=1)
+    return SynthConfig(sessions=1, seconds=float(cfg.seconds), seed=cfg.generation.seed, workers=1)
 
 
 def _eval_config(cfg: DemoConfig):
-    from echo_ihg.eval.runner import EvalConfig
-
     # one generation of participant A; the example video is the pipeline's side-by-side
-    return EvalConfig(samples=1, seed=cfg.seed, steps=cfg.steps, participants=("A",), video_seconds=0.0)
+    return EvalConfig(generation=cfg.generation, samples=1, participants=("A",), video_seconds=0.0)
 
 
 def write_conversation(dest: Path, synth_cfg) -> dict[str, Path]:
@@ -265,8 +269,8 @@ def write_conversation(dest: Path, synth_cfg) -> dict[str, Path]:
 
 def render_user_clip(session_dir: Path, portrait: Path, dest: Path, size: int, progress_bars: bool = True) -> Path:
     """Participant B of the session animated onto `portrait` with B's voice: the user's video (+ dest.json)."""
-    from echo_ihg.cli.render import render_to_file
     from echo_ihg.render.base import RenderConfig
+    from echo_ihg.render.files import render_to_file
 
     render_to_file(portrait, dest, RenderConfig(size=int(size)), session=session_dir, participant="B",
                    progress=progress_bars)
@@ -275,7 +279,8 @@ def render_user_clip(session_dir: Path, portrait: Path, dest: Path, size: int, p
 
 def evaluate_demo(session_dir: Path, motion: np.ndarray, codec, dest: Path, eval_cfg, config: dict[str, Any]):
     """Participant A's generated motion (T, Dm, normalised) against A's ground truth -> dest/ (atomic)."""
-    from echo_ihg.eval.runner import evaluate_generation, session_inputs
+    from echo_ihg.eval.inputs import session_inputs
+    from echo_ihg.eval.runner import evaluate_generation
 
     inputs = session_inputs(session_dir, eval_cfg)
     if not inputs:

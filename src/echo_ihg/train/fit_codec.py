@@ -2,10 +2,12 @@
 
 Accepted inputs (any mix):
   * a landmarks ``.npy`` file, (T, 478, 3) or (478, 3); a ``valid.npy`` next to a ``landmarks.npy`` is used
-    as its mask, and a ``track.json`` (written by `echo-ihg track`) gives the frame size (aspect);
+    as its mask, and a ``track.json`` (written by `echo-ihg track`) gives the frame size (aspect, its
+    ``frame_size``);
   * a folder holding ``landmarks.npy`` (e.g. an `echo-ihg track` output);
   * a session folder or a root of session folders (`echo_ihg.data.session`): both participants of every
-    session; the frame size comes from meta.json's participants.<A|B>.width/height when present;
+    session; the frame size comes from meta.json's participants.<A|B>.frame_size (`data.session.session_aspect`:
+    the reader training features and rendering use too);
   * any other folder: every ``landmarks.npy`` below it.
 Frame size unknown -> square frames (aspect 1) are assumed.
 """
@@ -21,9 +23,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from echo_ihg.data.session import PARTICIPANTS, list_sessions, read_meta, read_participant, session_aspect
 from echo_ihg.errors import InputError
 from echo_ihg.motion.canonical import canonical_landmarks, validate_landmarks
 from echo_ihg.motion.codec import CodecConfig, MotionCodec
+from echo_ihg.tracking.face_mesh import frame_aspect
 from echo_ihg.utils.readers import load_npy
 
 log = logging.getLogger(__name__)
@@ -58,12 +62,6 @@ class _LazyLandmarks(SequenceABC):
         return self.clips[i].load()
 
 
-def _aspect(info: dict | None) -> float:
-    if info and info.get("width") and info.get("height"):
-        return float(info["width"]) / float(info["height"])
-    return 1.0
-
-
 def load_landmark_file(path: Path) -> LandmarkClip:
     """A landmarks .npy (+ sibling valid.npy / track.json when the file is named landmarks.npy).
     The shape is checked now; the values (NaN, inf in valid frames) when the clip is loaded."""
@@ -81,7 +79,7 @@ def load_landmark_file(path: Path) -> LandmarkClip:
                 raise InputError(vpath, f"valid mask has shape {valid.shape}, expected ({shape[0]},)")
         if tpath.is_file():
             try:
-                aspect = _aspect(json.loads(tpath.read_text()))
+                aspect = frame_aspect(json.loads(tpath.read_text()))
             except (OSError, ValueError) as exc:
                 raise InputError(tpath, f"unreadable track summary ({exc})") from None
 
@@ -95,17 +93,14 @@ def load_landmark_file(path: Path) -> LandmarkClip:
 
 
 def _session_clips(session_dir: Path) -> Iterator[LandmarkClip]:
-    from echo_ihg.data.session import PARTICIPANTS, read_meta, read_participant
-
     meta = read_meta(session_dir)
-    infos = meta.get("participants") if isinstance(meta.get("participants"), dict) else {}
     for who in PARTICIPANTS:
         valid = np.asarray(load_npy(session_dir / who / "valid.npy", mmap=True), bool)
 
         def load(who: str = who) -> np.ndarray:  # read_participant validates shapes, T and NaNs
             return np.asarray(read_participant(session_dir, who, meta["T"], mmap=True).landmarks, np.float32)
 
-        yield LandmarkClip(f"{session_dir}:{who}", valid, _aspect(infos.get(who)), load)
+        yield LandmarkClip(f"{session_dir}:{who}", valid, session_aspect(meta, who), load)
 
 
 def iter_clips(paths: Iterable[str | Path]) -> Iterator[LandmarkClip]:
@@ -119,8 +114,6 @@ def iter_clips(paths: Iterable[str | Path]) -> Iterator[LandmarkClip]:
         elif (path / "landmarks.npy").is_file() and not (path / "meta.json").is_file():
             yield load_landmark_file(path / "landmarks.npy")
         else:
-            from echo_ihg.data.session import list_sessions
-
             sessions = list_sessions(path)
             if sessions:
                 for s in sessions:
