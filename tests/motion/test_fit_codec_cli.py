@@ -45,7 +45,7 @@ def test_fit_codec_on_sessions(tmp_path):
     for i in range(2):
         parts = [session_mod.Participant(audio=np.zeros(640 * T, np.float32), landmarks=_clip(rng, faces[i + k], T),
                                          valid=np.ones(T, bool), vad=np.zeros(T, np.float32)) for k in (0, 5)]
-        session = session_mod.Session(f"s{i}", {"participants": {"A": {"width": 640, "height": 480}}}, [], *parts)
+        session = session_mod.Session(f"s{i}", {"participants": {"A": {"frame_size": [640, 480]}}}, [], *parts)
         session_mod.write_session(tmp_path / "train" / f"s{i}", session)
     out = tmp_path / "codec.safetensors"
     assert main(["fit-codec", "--data", str(tmp_path), "-o", str(out), "--components", "2,2,2,1,1,2,2"]) == 0

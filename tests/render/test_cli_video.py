@@ -59,7 +59,7 @@ def test_render_session_side_by_side(files, tmp_path):
     part = lambda lm, video=None: Participant(  # noqa: E731
         audio=(0.05 * rng.standard_normal(T * SAMPLES_PER_FRAME)).astype(np.float32), landmarks=lm,
         valid=np.ones(T, bool), vad=np.linspace(0, 1, T).astype(np.float32), video=video)
-    ses = Session("s1", {"participants": {"A": {"width": 512, "height": 600}, "B": {}}}, [],
+    ses = Session("s1", {"participants": {"A": {"frame_size": [512, 600]}, "B": {}}}, [],
                   part(user_motion, None), part(motion, user_video))
     sdir = write_session(tmp_path / "s1", ses)
     out = tmp_path / "avatar.mp4"
@@ -114,7 +114,7 @@ def test_render_retargeted_landmarks(files, tmp_path):
     hop = track_image(hopper)
     drv = np.stack([edits.open_mouth(hop, a, (512, 600)) for a in np.linspace(0, 0.08, 6)])
     np.save(tmp_path / "landmarks.npy", drv)
-    (tmp_path / "track.json").write_text(json.dumps({"width": 512, "height": 600}))
+    (tmp_path / "track.json").write_text(json.dumps({"frame_size": [512, 600]}))
     out = tmp_path / "re.mp4"
     rc = main(["render", "--portrait", str(portrait), "--landmarks", str(tmp_path / "landmarks.npy"),
                "--retarget", "--size", "256", "-o", str(out), "--no-progress"])

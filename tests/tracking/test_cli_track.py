@@ -33,7 +33,7 @@ def test_track_video_writes_arrays_and_report(make_clip, tmp_path, capsys):
     assert lm.shape == (40, 478, 3) and lm.dtype == np.float32 and np.isfinite(lm).all()
     assert valid.shape == (40,) and valid.dtype == bool and valid.sum() == 28
     assert report["kind"] == "video" and report["fps"] == 25.0
-    assert (report["width"], report["height"], report["n_frames"], report["n_valid"]) == (256, 256, 40, 28)
+    assert (*report["frame_size"], report["n_frames"], report["n_valid"]) == (256, 256, 40, 28)
     assert report["gaps"] == [{"start": 10, "end": 22, "start_s": 0.4, "end_s": 0.88, "interpolated": False}]
     assert report["config"]["max_gap"] == 5
     # no temporary files left
@@ -56,7 +56,7 @@ def test_track_image_gives_one_frame(astronaut, tmp_path, capsys):
     lm, valid, report = _load(out)
     assert report["config"]["min_detection_confidence"] == 0.6
     assert lm.shape == (1, 478, 3) and valid.tolist() == [True]
-    assert report["kind"] == "image" and (report["width"], report["height"]) == (512, 512)
+    assert report["kind"] == "image" and tuple(report["frame_size"]) == (512, 512)
     assert 0.35 < lm[0, 1, 0] < 0.5  # nose tip, as in test_face_mesh
 
 

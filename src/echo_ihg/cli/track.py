@@ -3,7 +3,8 @@
 Writes, each file atomically:
     OUT/landmarks.npy  (T, 478, 3) float32, x and y normalised by the frame width and height
     OUT/valid.npy      (T,) bool
-    OUT/track.json     source, fps, size, gaps (interpolated / masked) and the resolved tracker config
+    OUT/track.json     source, fps, frame_size [w, h] (the aspect every later stage reads), gaps (interpolated /
+                       masked) and the resolved tracker config
 An image gives T = 1.
 """
 
@@ -69,7 +70,7 @@ def track_to_folder(src: Path, out: Path, config, fps: float = FPS, progress: bo
             raise NoFaceError(src, exc.problem) from None
         h, w = rgb.shape[:2]
         valid = np.ones(1, dtype=bool)
-        summary = {"source": str(src), "kind": "image", "fps": None, "width": w, "height": h,
+        summary = {"source": str(src), "kind": "image", "fps": None, "frame_size": [w, h],
                    "n_frames": 1, "n_valid": 1, "gaps": []}
     else:
         result = track_video(src, fps=fps, config=config, progress=progress)

@@ -1,12 +1,13 @@
-"""The on-disk dyadic session format (DESIGN.md, "Session format"): writer, reader, validator, listing.
+"""The on-disk dyadic session format (docs/architecture.md, "Session format"): writer, reader, validator, listing.
 
     <root>/<split>/<session_id>/
-      meta.json         id, source, fps, T, sample_rate, participants {A, B}: source ids, extractor versions, ...
+      meta.json         id, source, fps, T, sample_rate, participants {A, B}: source ids, frame_size [w, h]
+                        (`session_aspect`), extractor versions, ...
       transcript.jsonl  {speaker: "A"|"B", start, end, text} per line (seconds)
       A/ B/             audio.wav or audio.flac (exactly one; 16 kHz mono PCM16, FLAC being its lossless
                         compression), landmarks.npy (T,478,3), valid.npy (T,) bool,
                         vad.npy (T,) float32, optional video.mp4, optional extra/<name>.npy (kept verbatim),
-                        cache/<name>.npy + cache/<name>.json (derived features, see `cached_feature`)
+                        cache/<name>.npy + cache/<name>.json (derived features, see `data.cache.cached_feature`)
 
 Invariants checked on read and before write (violations raise InputError naming the offending file):
 landmarks (T, 478, 3) float32 or float16 (float16 is upcast to float32 by the reader), finite;
@@ -38,6 +39,7 @@ from echo_ihg.constants import FPS, N_LANDMARKS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.data.transcript import read_transcript, write_transcript
 from echo_ihg.errors import InputError
 from echo_ihg.io.media import fit_audio_length, read_flac_pcm16, write_flac, write_wav
+from echo_ihg.tracking.face_mesh import frame_aspect
 from echo_ihg.utils.atomic import atomic_dir, save_npy, write_json
 from echo_ihg.utils.readers import load_npy, read_json
 
@@ -312,13 +314,19 @@ def _hidden(meta_path: Path, base: Path) -> bool:
     return any(part.startswith(".") for part in meta_path.relative_to(base).parts)
 
 
+def session_aspect(meta: dict, who: str) -> float:
+    """Frame width / height of participant `who`'s landmarks: meta.json's participants.<who>.frame_size
+    (`tracking.face_mesh.frame_aspect`; 1.0 when absent). Codec fitting, training features and rendering read
+    it here, and inference measures the same from the user's video, so the same face gives the same codes."""
+    participants = meta.get("participants") if isinstance(meta.get("participants"), dict) else {}
+    return frame_aspect(participants.get(who))
+
+
 def iter_sessions(root: str | Path, split: str | None = None, mmap: bool = True) -> Iterator[Session]:
     for d in list_sessions(root, split):
         yield read_session(d, mmap=mmap)
 
 
-from echo_ihg.data.cache import cached_feature  # noqa: E402  (re-exported: part of this module's interface)
-
 __all__ = ["Participant", "Session", "write_session", "read_session", "read_participant", "validate_session",
-           "list_sessions", "iter_sessions", "read_meta", "cached_feature", "audio_path", "read_audio",
+           "list_sessions", "iter_sessions", "read_meta", "session_aspect", "audio_path", "read_audio",
            "AUDIO_FILES", "PARTICIPANTS"]

@@ -4,7 +4,7 @@
 
 For one participant of a session (as the avatar or as the user):
 
-    neutral     (478, 3)    robust neutral face (`motion.codec.neutral_from_sequence`)
+    neutral     (478, 3)    robust neutral face (`motion.codec.clip_neutral`)
     motion      (T, Dm)     codec coefficients, *normalised* with the codec's fitting statistics
                             (`MotionCodec.normalise`): the model is trained and sampled in that space
     mel         (T, 320)    per-frame log-mel (the 4 mel frames of each video frame, flattened)
@@ -14,7 +14,10 @@ For one participant of a session (as the avatar or as the user):
                             description Ψ of the transcript ended by t0 — as fixed-width unicode (no pickle)
     text_emb    (U, 384)    frozen text-encoder embeddings of the U distinct texts (deduplicated, sorted)
 
-Each array is rebuilt when its version stamp changes (codec contents, describer settings, grid, encoder).
+Geometry (neutral, motion, attributes, identity) is measured in the participant's frame aspect, from meta.json's
+participants.<who>.frame_size (`data.session.session_aspect`): the same reader codec fitting and rendering use,
+and the same aspect inference measures on the user's video. Each array is rebuilt when its version stamp changes
+(codec contents, describer settings, grid, encoder; the aspect of a non-square frame).
 """
 
 from __future__ import annotations
@@ -31,30 +34,19 @@ import numpy as np
 from echo_ihg.constants import FPS, MELS_PER_FRAME, N_MELS
 from echo_ihg.data.cache import cached_feature
 from echo_ihg.data.derived import session_mel
-from echo_ihg.data.session import read_meta, read_session
+from echo_ihg.data.session import read_meta, read_session, session_aspect
 from echo_ihg.errors import InputError
 from echo_ihg.motion.attributes import ATTRIBUTE_NAMES, attributes_array
-from echo_ihg.motion.codec import MotionCodec, canonical_points, neutral_from_sequence
-from echo_ihg.motion.canonical import canonical_face
+from echo_ihg.motion.codec import MotionCodec, clip_neutral
+from echo_ihg.motion.identity import identity_vector
 
 log = logging.getLogger(__name__)
 
 FEATURES_VERSION = "train-features-v1"
-IDENTITY_DIM = 478 * 3
 
 
 def other(who: str) -> str:
     return "B" if who == "A" else "A"
-
-
-def identity_vector(neutral: np.ndarray, aspect: float = 1.0) -> np.ndarray:
-    """Avatar identity for the generator: the neutral face (478, 3) image space -> (1434,) float32.
-
-    Pose-free and scale-free: the neutral placed in the canonical frame minus the canonical face, so only the
-    person's face shape remains (where it sits in the image does not matter). Inference must use the same.
-    """
-    q = canonical_points(np.asarray(neutral, np.float32)[None], aspect)[0][0]
-    return (q - canonical_face()).reshape(-1).astype(np.float32)
 
 
 def codec_fingerprint(codec: MotionCodec) -> str:
@@ -68,21 +60,40 @@ def codec_fingerprint(codec: MotionCodec) -> str:
     return h.hexdigest()[:12]
 
 
+def participant_aspect(session_dir: Path, who: str) -> float:
+    """Frame width / height of a participant's landmarks (`data.session.session_aspect`)."""
+    return session_aspect(read_meta(session_dir), who)
+
+
+def _version(session_dir: Path, who: str, extra: str = "") -> str:
+    """Cache stamp of a geometric feature: the extractor version and, for a non-square frame, its aspect."""
+    aspect = participant_aspect(session_dir, who)
+    return FEATURES_VERSION + extra + ("" if aspect == 1.0 else f":aspect={aspect:.6g}")
+
+
 def participant_neutral(session_dir: Path, who: str) -> np.ndarray:
-    """(478, 3) the neutral face of one participant (`neutral_from_sequence` over its valid frames; cached)."""
-    return cached_feature(session_dir, who, "neutral", FEATURES_VERSION,
-                          lambda p: neutral_from_sequence(p.landmarks, p.valid), mmap=False)
+    """(478, 3) the neutral face of one participant (`motion.codec.clip_neutral` over its valid frames, in its
+    frame's aspect: the rule inference applies to the user's video; cached)."""
+    aspect = participant_aspect(session_dir, who)
+    return cached_feature(session_dir, who, "neutral", _version(session_dir, who),
+                          lambda p: clip_neutral(p.landmarks, p.valid, aspect), mmap=False)
 
 
 def participant_motion(session_dir: Path, who: str, codec: MotionCodec) -> np.ndarray:
-    """(T, Dm) normalised codec motion of one participant (memory-mapped)."""
+    """(T, Dm) normalised codec motion of one participant in its frame's aspect (memory-mapped)."""
     neutral = participant_neutral(session_dir, who)
+    aspect = participant_aspect(session_dir, who)
     fp = codec_fingerprint(codec)
 
     def compute(p) -> np.ndarray:
-        return codec.normalise(codec.encode(p.landmarks, neutral, valid=p.valid))
+        return codec.normalise(codec.encode(p.landmarks, neutral, aspect, valid=p.valid))
 
-    return cached_feature(session_dir, who, f"motion_{fp}", f"{FEATURES_VERSION}:{fp}", compute)
+    return cached_feature(session_dir, who, f"motion_{fp}", _version(session_dir, who, f":{fp}"), compute)
+
+
+def participant_identity(session_dir: Path, who: str) -> np.ndarray:
+    """(1434,) the generator's identity input for a participant (`motion.identity.identity_vector`)."""
+    return identity_vector(participant_neutral(session_dir, who), participant_aspect(session_dir, who))
 
 
 def participant_mel(session_dir: Path, who: str) -> np.ndarray:
@@ -94,14 +105,16 @@ def participant_mel(session_dir: Path, who: str) -> np.ndarray:
 def participant_attributes(session_dir: Path, who: str) -> np.ndarray:
     """(T, K) facial attributes; rows of invalid frames are NaN (the describer reads NaN as missing)."""
 
+    aspect = participant_aspect(session_dir, who)
+
     def compute(p) -> np.ndarray:
         valid = np.asarray(p.valid, bool)
         out = np.full((p.T, len(ATTRIBUTE_NAMES)), np.nan, np.float32)
         if valid.any():
-            out[valid] = attributes_array(np.asarray(p.landmarks)[valid])
+            out[valid] = attributes_array(np.asarray(p.landmarks)[valid], aspect)
         return out
 
-    return cached_feature(session_dir, who, "attributes", FEATURES_VERSION, compute)
+    return cached_feature(session_dir, who, "attributes", _version(session_dir, who), compute)
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,7 @@ def participant_features(session_dir: str | Path, who: str, codec: MotionCodec, 
     return ParticipantFeatures(
         T=session.T, motion=participant_motion(session_dir, who, codec), mel=participant_mel(session_dir, who),
         valid=np.asarray(p.valid, bool), vad=np.asarray(p.vad, np.float32),
-        identity=identity_vector(participant_neutral(session_dir, who)), text_table=table, text_index=index)
+        identity=participant_identity(session_dir, who), text_table=table, text_index=index)
 
 
 def session_length(session_dir: str | Path) -> int:

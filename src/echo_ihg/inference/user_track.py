@@ -102,7 +102,7 @@ class UserTrack:
 
     def summary(self) -> dict:
         return {"source": str(self.path), "n_frames": self.n_frames, "n_valid": int(self.valid.sum()),
-                "width": self.width, "height": self.height, "read_to_end": not self.truncated,
+                "frame_size": [self.width, self.height], "read_to_end": not self.truncated,
                 "gaps": [g.to_dict(FPS) for g in self.gaps]}
 
 
@@ -158,10 +158,3 @@ def track_user_video(path: str | Path, max_frames: int, workdir: str | Path,
                     format_time_ranges(masked, FPS))
     return track
 
-
-def neutral_sample(track: UserTrack, max_frames: int = 2000) -> np.ndarray:
-    """Indices of up to `max_frames` valid frames spread evenly over the clip (for the neutral face)."""
-    idx = np.flatnonzero(track.valid)
-    if len(idx) > max_frames:
-        idx = idx[np.linspace(0, len(idx) - 1, max_frames).round().astype(int)]
-    return idx

@@ -110,6 +110,21 @@ def neutral_from_sequence(landmarks: np.ndarray, valid: np.ndarray | None = None
     return apply_pose(shape[None], front, aspect)[0].astype(np.float32)
 
 
+NEUTRAL_MAX_FRAMES = 10_000   # 400 s: every frame of a typical session, bounded memory on an hour of video
+
+
+def clip_neutral(landmarks: np.ndarray, valid: np.ndarray, aspect: float = 1.0,
+                 max_frames: int = NEUTRAL_MAX_FRAMES) -> np.ndarray:
+    """The neutral face of one person's clip (T, 478, 3) -> (478, 3): `neutral_from_sequence` over up to
+    `max_frames` valid frames spread evenly over the clip. The one rule of training features, evaluation and
+    offline inference (the user's video), so the same clip gives the same neutral and the same codes in each.
+    `landmarks` may be memory-mapped: only the sampled frames are read."""
+    idx = np.flatnonzero(np.asarray(valid, bool))
+    if len(idx) > max_frames:
+        idx = idx[np.linspace(0, len(idx) - 1, max_frames).round().astype(int)]
+    return neutral_from_sequence(np.asarray(landmarks[idx]), np.ones(len(idx), bool), aspect)
+
+
 class MotionCodec:
     """Landmarks <-> motion vectors. Build with `MotionCodec.fit(...)` or `MotionCodec.load(path)`."""
 

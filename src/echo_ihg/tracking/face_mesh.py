@@ -42,7 +42,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -115,12 +115,21 @@ class TrackResult:
 
     def summary(self, config: TrackerConfig | None = None) -> dict:
         """JSON-ready description (for track.json)."""
-        out = {"source": self.source, "fps": self.fps, "width": self.width, "height": self.height,
+        out = {"source": self.source, "fps": self.fps, "frame_size": [self.width, self.height],
                "n_frames": self.n_frames, "n_valid": int(self.valid.sum()),
                "gaps": [g.to_dict(self.fps) for g in self.gaps]}
         if config is not None:
             out["config"] = config_to_dict(config)
         return out
+
+
+def frame_aspect(record: Mapping[str, Any] | None) -> float:
+    """Frame width / height of landmarks from the record that describes them: `frame_size` [w, h] (the one
+    field for it: meta.json's participants.<A|B>, track.json); 1.0 (a square frame) when it is absent."""
+    size = (record or {}).get("frame_size")
+    if not size or len(size) != 2 or not all(size):
+        return 1.0
+    return float(size[0]) / float(size[1])
 
 
 def same_frame_size(size: tuple[int, int] | None, rgb: np.ndarray, k: int, source: str | Path | None
