@@ -143,7 +143,7 @@ def entangled_init(stage1: Path, dest: Path) -> Path:
 
     from echo_ihg.model.config import ModelConfig
     from echo_ihg.model.echo import EchoModel
-    from echo_ihg.train.checkpoint import load_model
+    from echo_ihg.model.checkpoint import load_model
     from echo_ihg.utils.atomic import atomic_dir, write_json
 
     if (dest / "model.json").is_file():
@@ -205,9 +205,11 @@ def trained_model(args, corpus: Path, name: str, seed: int) -> Path:
 
 def evaluate_seed(args, corpus: Path, seed: int, models: dict[str, Path]) -> dict:
     from echo_ihg.eval.runner import EvalConfig, Variant, run_evaluation
+    from echo_ihg.inference.config import GenerationConfig
 
-    cfg = EvalConfig(samples=args.samples, seed=seed, steps=args.eval_steps, max_sessions=args.max_sessions,
-                     sessions=tuple(args.test_sessions), participants=tuple(args.participants),
+    cfg = EvalConfig(GenerationConfig(steps=args.eval_steps, seed=seed, size=256), samples=args.samples,
+                     max_sessions=args.max_sessions, sessions=tuple(args.test_sessions),
+                     participants=tuple(args.participants),
                      video_seconds=args.video_seconds if seed == args.seeds[0] else 0.0)
     out = Path(args.runs) / f"eval_seed{seed}"
     cached = cached_results(out, cfg, models)

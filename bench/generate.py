@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512, help="avatar frame size")
     ap.add_argument("--user-size", type=int, default=512, help="user video frame size")
     ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (PipelineConfig.torch_threads)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (GenerationConfig.torch_threads)")
     ap.add_argument("--side-by-side", action="store_true")
     ap.add_argument("--cache", default="/tmp/echo_ihg_bench_generate")
     ap.add_argument("--out", default=None, help="output mp4 (default: in --cache)")
@@ -117,6 +117,7 @@ def main() -> None:
 
     from echo_ihg.assets import default_portrait
     from echo_ihg.inference.model_io import default_model_path
+    from echo_ihg.inference.config import GenerationConfig
     from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
 
     cache = Path(args.cache)
@@ -129,8 +130,8 @@ def main() -> None:
         ckpt, label = default_model_path(), "bundled default model"
     else:
         ckpt, label = random_default_size_model(cache), "RANDOM weights, default size 'small' (no default model bundled)"
-    cfg = PipelineConfig(steps=args.steps, size=args.size, side_by_side=args.side_by_side, asr=False,
-                         torch_threads=args.threads)
+    cfg = PipelineConfig(GenerationConfig(steps=args.steps, size=args.size, torch_threads=args.threads),
+                         side_by_side=args.side_by_side, asr=False)
     pipe = Pipeline(ckpt, cfg)
     out = Path(args.out) if args.out else cache / "bench_out.mp4"
     cpu0, t0 = time.process_time(), time.perf_counter()

@@ -18,7 +18,7 @@ def test_evaluate_cli(tiny_synth_corpus, tiny_models, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "GT" in printed and "ECHO" in printed and "report" in printed
     data = json.loads((out / "metrics.json").read_text())
-    assert data["config"]["eval"]["seed"] == 3 and data["config"]["eval"]["samples"] == 1
+    assert data["config"]["eval"]["generation"]["seed"] == 3 and data["config"]["eval"]["samples"] == 1
     assert data["config"]["items"][0].endswith(":B")
     assert (out / "report.html").is_file() and (out / "config.json").is_file()
     assert "FD_expression" in data["results"]["ECHO"]["all"]

@@ -11,10 +11,11 @@ import pytest
 
 from echo_ihg.errors import InputError
 from echo_ihg.eval.runner import GT, EvalConfig, Variant, parse_variant, run_evaluation
+from echo_ihg.inference.config import GenerationConfig
 from echo_ihg.eval.suite import SEGMENTS
 
-CFG = EvalConfig(split="train", samples=2, steps=1, max_sessions=1, participants=("A",), video_seconds=0.0,
-                 react_window=100)
+CFG = EvalConfig(GenerationConfig(steps=1, size=256), split="train", samples=2, max_sessions=1, participants=("A",),
+                 video_seconds=0.0, react_window=100)
 FRAME_METRICS = ("rPCC_expression", "SID_expression", "Var_expression", "FD_expression", "PFD_expression",
                  "L2_expression", "L2_lips_jaw", "FD_pose", "SID_pose", "LVE", "mouth_distance")
 
@@ -104,7 +105,7 @@ def test_untracked_avatars_are_an_error(tiny_synth_corpus, tiny_models, tmp_path
         np.save(dst / who / "valid.npy", valid)
     with pytest.raises(InputError, match="tracked on"):
         run_evaluation(tmp_path / "corpus", [Variant("ECHO", tiny_models["ECHO"])], tmp_path / "o",
-                       EvalConfig(samples=1, steps=1, video_seconds=0.0))
+                       EvalConfig(GenerationConfig(steps=1, size=256), samples=1, video_seconds=0.0))
 
 
 def test_parse_variant():
@@ -137,7 +138,7 @@ def test_react_appropriate_groups_in_the_suite():
 
 def test_explicit_test_sessions_are_chosen_by_id(tiny_synth_corpus):
     from echo_ihg.data.session import list_sessions
-    from echo_ihg.eval.runner import load_inputs
+    from echo_ihg.eval.inputs import load_inputs
 
     ids = [d.name for d in list_sessions(tiny_synth_corpus, "train")]
     cfg = EvalConfig(split="train", participants=("A",), sessions=(ids[-1],))

@@ -41,7 +41,8 @@ def test_cli_side_by_side(gen_inputs, tmp_path, capsys):
     frames = [f for _, f in iter_video_frames(out)]
     assert len(frames) == n and frames[0].shape == (320, 1000, 3)    # user | avatar | plots (320 px panels)
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["side_by_side"] and side["config"]["seed"] == 3 and side["config"]["size"] == 256
+    gen = side["config"]["generation"]
+    assert side["side_by_side"] and gen["seed"] == 3 and gen["size"] == 256
     assert side["inputs"]["transcript"] == str(srt) and side["transcript_entries"] == 2
     # the view carries both voices: the user speaks during the first 2 s of the avatar's speech too
     mixed = load_audio(out)[: n * SAMPLES_PER_FRAME]

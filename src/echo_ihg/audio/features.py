@@ -30,6 +30,7 @@ from echo_ihg.errors import InputError
 VERSION = "logmel-v1-slaney80-hop160-win400-fft512-ln1e-5-centred"
 
 LOG_FLOOR = 1e-5
+SILENCE = float(np.log(LOG_FLOOR))   # log-mel of digital silence: the padding of every stage
 # Left padding so that frame j's window is centred on its hop: centre 160 j + 80, half window 200.
 PAD_LEFT = MEL_WIN // 2 - MEL_HOP // 2  # 120
 LOOKAHEAD = MEL_WIN - MEL_HOP - PAD_LEFT  # 120 samples past the end of a video frame

@@ -54,11 +54,10 @@ def _config(args: argparse.Namespace):
     from echo_ihg.eval.runner import EvalConfig
     from echo_ihg.utils.config import load_config
 
-    flags = {"split": args.split, "samples": args.samples, "seed": args.seed, "max_sessions": args.max_sessions,
-             "steps": args.steps, "shuffle_user": args.shuffle_user}
-    overrides = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
+    flags = {"split": args.split, "samples": args.samples, "generation.seed": args.seed,
+             "max_sessions": args.max_sessions, "generation.steps": args.steps, "shuffle_user": args.shuffle_user}
     try:
-        return load_config(EvalConfig, args.config, overrides)
+        return load_config(EvalConfig, args.config, args.overrides, flags=flags)
     except (ValueError, TypeError) as exc:
         raise InputError(args.config, f"bad evaluation configuration: {exc}") from None
 

@@ -56,13 +56,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
 
-    flags = {"seed": args.seed, "steps": args.steps, "size": args.size, "avatar_speaker": args.avatar_speaker}
-    overrides = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
-    if args.side_by_side:
-        overrides.append("side_by_side=true")
-    if args.no_asr:
-        overrides.append("asr=false")
-    config = load_config(PipelineConfig, args.config, overrides)
+    flags = {"generation.seed": args.seed, "generation.steps": args.steps, "generation.size": args.size,
+             "generation.avatar_speaker": args.avatar_speaker, "side_by_side": True if args.side_by_side else None,
+             "asr": False if args.no_asr else None}
+    config = load_config(PipelineConfig, args.config, args.overrides, flags=flags)
     pipe = Pipeline(Path(args.checkpoint) if args.checkpoint else None, config)
     result = pipe.generate(Path(args.portrait), Path(args.avatar_audio), Path(args.user_video),
                            transcript=Path(args.transcript) if args.transcript else None, out=Path(args.out),

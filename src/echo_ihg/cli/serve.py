@@ -29,7 +29,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--portrait", default=None, help="the avatar's portrait (default: the bundled astronaut)")
     p.add_argument("--max-sessions", type=int, default=None, help="concurrent sessions (default 2)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one LiveConfig field (repeatable), e.g. --set size=384")
+                   help="override one LiveConfig field (repeatable), e.g. --set generation.size=384")
     p.add_argument("--set-limit", dest="limits", action="append", default=[], metavar="KEY=VALUE",
                    help="override one Limits field (repeatable), e.g. --set-limit max_frame_bytes=131072")
     p.set_defaults(run=run)
@@ -46,11 +46,8 @@ def run(args: argparse.Namespace) -> int:
     check_bind(args.host, token)                       # before the (slow) model load
     if not 1 <= args.port <= 65535:
         raise InputError(None, f"--port must be 1..65535 (got {args.port})")
-    limit_overrides = list(args.limits)
-    if args.max_sessions is not None:
-        limit_overrides.append(f"max_sessions={args.max_sessions}")
     try:
-        limits = load_config(Limits, None, limit_overrides)
+        limits = load_config(Limits, None, args.limits, flags={"max_sessions": args.max_sessions})
     except ValueError as exc:
         raise InputError(None, f"invalid limits: {exc}") from None
     config = load_config(LiveConfig, None, list(args.overrides))

@@ -14,7 +14,7 @@ trainer (the known horizon). The other conditions are causal in t0:
     user_audio    user log-mel   [s − R, s + T − l) (silence outside)        (F, 320) + user_mask (F,)
     user_motion   user motion    [s − R, s + T − l) (rest outside)           (F, Dm)
     s_usr, c_emo  behaviour (Φ) / emotion (Ψ) text embeddings at t0          (384,) each
-    identity      avatar identity (`train_features.identity_vector`)         (1434,)
+    identity      avatar identity (`motion.identity.identity_vector`)        (1434,)
     valid         avatar frames tracked in the chunk                          (T,) float (loss mask)
     avatar_vad, user_vad                                                      (T,) each
     stream_first  1 when the window starts its stream's conversation (the scan starts from the pre-roll)
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from echo_ihg.audio.features import LOG_FLOOR
+from echo_ihg.audio.features import SILENCE
 from echo_ihg.constants import FPS
 from echo_ihg.data.session import list_sessions
 from echo_ihg.data.train_features import (ParticipantFeatures, TextGrid, other, participant_features,
@@ -48,7 +48,6 @@ from echo_ihg.motion.codec import rest_motion
 from echo_ihg.utils.progress import progress
 
 log = logging.getLogger(__name__)
-SILENCE = float(np.log(LOG_FLOOR))   # log-mel of digital silence (as the engine pads)
 
 
 @dataclass(frozen=True)

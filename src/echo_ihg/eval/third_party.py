@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from echo_ihg.constants import SAMPLE_RATE
 from echo_ihg.errors import InputError
 from echo_ihg.eval.metrics import fd, sync_scores
 from echo_ihg.eval.nets.i3d import InceptionI3d
@@ -274,7 +275,7 @@ WAV2LIP_MEL = dict(n_fft=800, hop=200, fmin=55.0, fmax=7600.0, preemphasis=0.97,
 MEL_STEPS = 16  # 0.2 s of mel frames at 80 Hz per window = 5 video frames
 
 
-def wav2lip_mel(audio: np.ndarray, sample_rate: int = 16_000) -> np.ndarray:
+def wav2lip_mel(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Wav2Lip's `audio.melspectrogram` (hparams defaults) -> (n_frames, 80) at 80 frames/s:
     pre-emphasis 0.97, |STFT| (n_fft = win = 800, hop 200, periodic Hann, centred with reflect padding),
     Slaney mel 80 bins 55..7600 Hz, 20 log10(max(1e-5, .)) - 20 dB, mapped from [-100, 0] dB to

@@ -29,14 +29,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from echo_ihg.audio.features import LOG_FLOOR, frames_for_audio, log_mel
+from echo_ihg.audio.features import SILENCE, frames_for_audio, log_mel
 from echo_ihg.constants import MELS_PER_FRAME, N_MELS, SAMPLES_PER_FRAME
 from echo_ihg.errors import InputError, NoFaceError
 from echo_ihg.motion.attributes import ATTRIBUTE_NAMES, facial_attributes
-from echo_ihg.motion.codec import MotionCodec, rest_motion  # rest_motion re-exported: live.py, eval/runner.py
+from echo_ihg.motion.codec import MotionCodec, clip_neutral, rest_motion  # rest_motion: live.py, eval/runner.py
 from echo_ihg.render.retarget import retarget
 
-SILENCE = float(np.log(LOG_FLOOR))   # log-mel of digital silence (the engine pads with the same value)
 
 
 @dataclass
@@ -164,6 +163,13 @@ class UserMotionEncoder:
     def __init__(self, codec: MotionCodec, neutral: np.ndarray, aspect: float):
         self.codec, self.neutral, self.aspect = codec, np.asarray(neutral, np.float32), float(aspect)
         self.rest = rest_motion(codec)
+
+    @classmethod
+    def of_clip(cls, codec: MotionCodec, landmarks: np.ndarray, valid: np.ndarray, aspect: float
+                ) -> "UserMotionEncoder":
+        """The encoder of a whole clip: its neutral by `motion.codec.clip_neutral`, the rule training features
+        use, so a clip encodes to the codes the model was trained on."""
+        return cls(codec, clip_neutral(landmarks, valid, aspect), aspect)
 
     def encode(self, landmarks: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """landmarks (n, 478, 3) finite (masked frames hold a nearby valid frame), valid (n,) ->

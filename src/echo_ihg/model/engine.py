@@ -31,7 +31,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from echo_ihg.audio.features import LOG_FLOOR
+from echo_ihg.audio.features import SILENCE
 from echo_ihg.constants import FPS
 from echo_ihg.model.affect import AffectModel, LexiconAffect
 from echo_ihg.model.config import ModelConfig
@@ -42,7 +42,6 @@ from echo_ihg.model.generator import GenCond
 from echo_ihg.model.lcu import LPEState
 from echo_ihg.model.text_encoder import TextEncoder
 
-SILENCE = math.log(LOG_FLOOR)   # log-mel value of digital silence (padding outside the avatar's audio)
 
 
 @dataclass(frozen=True)

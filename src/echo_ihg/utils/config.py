@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable, Mapping, TypeVar
 
 import yaml
 
@@ -57,6 +57,8 @@ def config_from_dict(cls: type[T], data: dict[str, Any], source: str = "config")
 def _coerce(hint: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         return config_from_dict(hint, value, where)
+    if isinstance(value, str) and (hint is Path or Path in typing.get_args(hint)):
+        return Path(value)
     origin = typing.get_origin(hint)
     if origin in (tuple,) and isinstance(value, (list, tuple)):
         return tuple(value)
@@ -69,21 +71,43 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
 
 def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
     """Apply `a.b.c=value` strings (values parsed as YAML scalars) to a frozen dataclass."""
-    data = config_to_dict(cfg)
+    values = {}
     for item in overrides:
         if "=" not in item:
             raise InputError(None, f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        node = data
-        parts = key.strip().split(".")
+        values[key.strip()] = yaml.safe_load(raw)
+    return apply_values(cfg, values, "override")
+
+
+def apply_values(cfg: T, values: Mapping[str, Any], source: str = "flags") -> T:
+    """Set fields of a frozen dataclass by dotted key (`{"generation.steps": 4}`); None values are skipped
+    (a CLI flag that was not given). A key that is no field of `cfg` but a field of exactly one of its nested
+    sections addresses that section (`steps` = `generation.steps`): the flat names of earlier versions."""
+    data = config_to_dict(cfg)
+    for key, value in values.items():
+        if value is None:
+            continue
+        node, parts = data, _resolve_key(data, key, source)
         for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                raise InputError(None, f"override {item!r}: {p!r} is not a config section")
             node = node[p]
-        if parts[-1] not in node:
-            raise InputError(None, f"override {item!r}: unknown key {parts[-1]!r}")
-        node[parts[-1]] = yaml.safe_load(raw)
-    return config_from_dict(type(cfg), data, "override")
+        node[parts[-1]] = value
+    return config_from_dict(type(cfg), data, source)
+
+
+def _resolve_key(data: dict[str, Any], key: str, source: str) -> list[str]:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise InputError(None, f"{source} {key!r}: {p!r} is not a config section")
+        node = node[p]
+    if parts[-1] in node:
+        return parts
+    owners = [k for k, v in node.items() if isinstance(v, dict) and parts[-1] in v]
+    if len(owners) != 1:
+        raise InputError(None, f"{source} {key!r}: unknown key {parts[-1]!r}")
+    return parts[:-1] + [owners[0], parts[-1]]
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_name: str, example: str) -> None:
@@ -95,9 +119,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_name: str, exam
 
 
 def load_config(cls: type[T], yaml_path: str | Path | None = None,
-                overrides: Iterable[str] = (), base: T | None = None) -> T:
-    """`base` (default: `cls()`, the dataclass defaults) + the YAML file + the `key=value` overrides.
-    base: a starting config other than the defaults (e.g. the one stored with a run being resumed)."""
+                overrides: Iterable[str] = (), base: T | None = None, flags: Mapping[str, Any] | None = None) -> T:
+    """`base` (default: `cls()`, the dataclass defaults) + the YAML file + the `key=value` overrides + the
+    CLI's own flags (`{"generation.steps": args.steps, ...}`; None = not given), in that order: the one way
+    every command merges its flags. base: a starting config other than the defaults (e.g. the one stored
+    with a run being resumed). Nested sections in the YAML are merged field by field."""
     cfg = base if base is not None else cls()
     if yaml_path is not None:
         path = Path(yaml_path)
@@ -107,8 +133,18 @@ def load_config(cls: type[T], yaml_path: str | Path | None = None,
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise InputError(path, f"not valid YAML: {exc}") from None
-        cfg = config_from_dict(cls, {**config_to_dict(cfg), **data}, str(path))
-    return apply_overrides(cfg, overrides)
+        if not isinstance(data, dict):
+            raise InputError(path, f"expected a mapping of {cls.__name__} fields")
+        cfg = config_from_dict(cls, _merged(config_to_dict(cfg), data), str(path))
+    return apply_values(apply_overrides(cfg, overrides), flags or {})
+
+
+def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` over `base`, nested sections field by field."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
 
 
 def dump_config(cfg: Any, dest: str | Path) -> None:
