@@ -49,7 +49,8 @@ def test_demo_writes_videos_report_inputs_and_configs(demo):
         assert name in printed, name
     assert not [p.name for p in out.rglob(".*")], "temporary files left behind"
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["demo"]["seconds"] == SECONDS and cfg["demo"]["steps"] == 2 and cfg["pipeline"]["size"] == 256
+    assert cfg["demo"]["seconds"] == SECONDS and cfg["demo"]["generation"]["steps"] == 2
+    assert cfg["pipeline"]["generation"]["size"] == 256 and cfg["eval"]["generation"] == cfg["pipeline"]["generation"]
     assert cfg["model"].endswith("tiny.safetensors")
     summary = json.loads((out / "demo.json").read_text())
     assert list(summary["timings_s"]) == ["model", "portrait", "conversation", "user video", "avatar",
@@ -150,7 +151,8 @@ def test_demo_on_the_bundled_default_model(tmp_path):
 
 def test_scoring_motion_of_the_wrong_length_is_refused(demo, tmp_path):
     from echo_ihg.errors import InputError
-    from echo_ihg.eval.runner import EvalConfig, evaluate_generation, session_inputs
+    from echo_ihg.eval.inputs import session_inputs
+    from echo_ihg.eval.runner import EvalConfig, evaluate_generation
     from echo_ihg.motion.codec import default_codec
 
     out, _ = demo

@@ -11,6 +11,7 @@ import pytest
 
 from echo_ihg.constants import FPS, SAMPLES_PER_FRAME
 from echo_ihg.errors import EchoError, InputError, NoFaceError
+from echo_ihg.inference.config import GenerationConfig
 from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
 from echo_ihg.inference.stages import StageTimer
 from echo_ihg.inference.user_track import GapFiller
@@ -18,7 +19,7 @@ from echo_ihg.io.media import iter_video_frames, load_audio, write_mp4, write_wa
 from echo_ihg.model.text_encoder import HashingEncoderForTests
 from echo_ihg.tracking.gaps import fill_gaps
 
-FAST = PipelineConfig(steps=2, size=256)
+FAST = PipelineConfig(GenerationConfig(steps=2, size=256))
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_generate_end_to_end(pipe, gen_inputs, make_user_clip, tmp_path, monkeyp
     side = json.loads(res.sidecar.read_text())
     assert res.sidecar == out.with_suffix(".json")
     assert {"setup", "tracking", "features", "lcu", "motion", "render", "encode"} <= set(side["timings_s"])
-    assert side["frames"] == n and side["real_time_factor"] > 0 and side["config"]["steps"] == 2
+    assert side["frames"] == n and side["real_time_factor"] > 0 and side["config"]["generation"]["steps"] == 2
     assert side["length"]["user_absent_after_s"] == pytest.approx(2.0)
     assert side["user_track"]["n_valid"] == 35 and side["inputs"]["transcript"] == "none"
     text = " ".join(side["warnings"])
@@ -115,14 +116,14 @@ def test_silent_avatar_and_longer_user_video(pipe, gen_inputs, tmp_path):
 
 def test_same_seed_same_motion_and_seed_matters(gen_inputs, tmp_path):
     kw = dict(text_encoder=HashingEncoderForTests())
-    a = Pipeline(gen_inputs["checkpoint"], PipelineConfig(steps=1, size=256, seed=1, asr=False), **kw)
+    a = Pipeline(gen_inputs["checkpoint"], PipelineConfig(GenerationConfig(steps=1, size=256, seed=1), asr=False), **kw)
     short = tmp_path / "short.wav"                 # 1.2 s of the avatar's speech: several chunks, quickly
     write_wav(short, load_audio(gen_inputs["avatar_audio"])[: 19200])
     args = (gen_inputs["portrait"], short, gen_inputs["user_video"])
     m1 = a.generate(*args, out=tmp_path / "a.mp4").motion
     m2 = a.generate(*args, out=tmp_path / "b.mp4").motion
     np.testing.assert_array_equal(m1, m2)
-    b = Pipeline(gen_inputs["checkpoint"], PipelineConfig(steps=1, size=256, seed=2, asr=False), **kw)
+    b = Pipeline(gen_inputs["checkpoint"], PipelineConfig(GenerationConfig(steps=1, size=256, seed=2), asr=False), **kw)
     assert np.abs(b.generate(*args, out=tmp_path / "c.mp4").motion - m1).max() > 1e-3
 
 
@@ -189,6 +190,6 @@ def test_corrupt_checkpoint(tmp_path):
 
 def test_bad_config():
     with pytest.raises(InputError, match="steps"):
-        PipelineConfig(steps=0)
+        GenerationConfig(steps=0)
     with pytest.raises(InputError, match="avatar_speaker"):
-        PipelineConfig(avatar_speaker="C")
+        GenerationConfig(avatar_speaker="C")

@@ -50,10 +50,13 @@ def probe_has_audio(path: str | Path) -> bool:
         return len(c.streams.audio) > 0
 
 
-def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode the first audio stream of any container, downmixed to mono and resampled. -> (N,) float32."""
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, optional: bool = False) -> np.ndarray | None:
+    """Decode the first audio stream of any container, downmixed to mono and resampled. -> (N,) float32.
+    optional: a container without an audio stream gives None (one opening of the file) instead of an error."""
     path = Path(path)
     with _open(path) as container:
+        if optional and not container.streams.audio:
+            return None
         stream = _first_stream(container, "audio", path)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunks: list[np.ndarray] = []
