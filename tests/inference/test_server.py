@@ -18,9 +18,11 @@ from echo_ihg.inference import protocol as P  # noqa: E402
 
 @pytest.fixture(scope="module")
 def live(gen_inputs):
+    from echo_ihg.inference.config import GenerationConfig
     from echo_ihg.inference.live import LiveConfig, LiveModel
 
-    live = LiveModel(gen_inputs["checkpoint"], None, LiveConfig(size=160, user_lag_frames=4, steps=2))
+    live = LiveModel(gen_inputs["checkpoint"], None,
+                     LiveConfig(GenerationConfig(size=160, steps=2), user_lag_frames=4, max_gap=3))
     yield live
     live.close()
 

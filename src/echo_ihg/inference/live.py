@@ -14,7 +14,10 @@ Chunk t0 (its new frames [t0, t0 + hop), hop = chunk − overlap) reads the user
 t0 − L (`user_lag_frames`; `SamplerConfig.user_horizon` = −L, a horizon the model is trained for), so it can be
 generated while ticks t0 − L … t0 − 1 run and is ready when frame t0 is due. The avatar frame n is therefore
 sent right after user frame n was processed (the display latency); the model's reaction delay — the age of the
-newest user frame behind an avatar frame — is L + 1 + (n − t0) frames: on average L + (hop + 1) / 2.
+newest user frame behind an avatar frame — is L + 1 + (n − t0) frames: on average L + (hop + 1) / 2. The user's
+side hands each frame on max(max_gap, 1) ticks after tracking it, so that it fills tracking gaps and pairs each
+frame with its complete audio as the offline pipeline does; those ticks come out of L (`live_inputs.UserStream`;
+docs/architecture.md, "Offline and live").
 
 The avatar's speech is known ahead (a file or a TTS stream): it is committed to the timeline
 L + chunk + window frames ahead of the clock (the look-ahead the model's audio attention needs), so audio
@@ -37,9 +40,11 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from echo_ihg.constants import FPS, SAMPLES_PER_FRAME
+from echo_ihg.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.errors import EchoError, InputError
+from echo_ihg.inference.config import GenerationConfig
 from echo_ihg.inference.live_inputs import AvatarStream, UserStream, render_worker_jpeg, render_worker_setup
+from echo_ihg.inference.model_io import LoadedModel, load_inference_model
 
 log = logging.getLogger(__name__)
 
@@ -51,62 +56,61 @@ GEN_QUEUE = 10 * FPS * 3 + 100      # 10 s of per-frame inputs (user, avatar aud
 class LiveConfig:
     """Live generation settings (CLI flags override them)."""
 
-    size: int = 256                 # px, avatar frames (square)
-    steps: int = 4                  # sampler steps per chunk
-    seed: int = 0
+    generation: GenerationConfig = GenerationConfig(size=256, steps=4)   # smaller frames, fewer steps than
+                                    # offline: a chunk must be ready within the user lag
     hop_frames: int = 8             # new frames per chunk (320 ms); the chunk's other frames are inpainted
                                     # (overlap = chunk − hop), so reactions wait half a hop on average
     user_lag_frames: int = 6        # L (see the module docstring): room for one chunk's generation time
-    neutral_frames: int = 25        # tracked user frames that define the user's neutral face
+    neutral_frames: int = 25        # tracked user frames that define the user's neutral face (module docstring)
+    max_gap: int = 0                # frames: user-face gaps up to this long are interpolated as offline
+                                    # (PipelineConfig.max_gap); each costs a frame of the lag L, so by default
+                                    # a lost face is held, masked (live_inputs.UserStream)
     jpeg_quality: int = 80
     max_audio_lag_frames: int = 10  # user audio frames buffered beyond the clock before the oldest are dropped
     max_behind_frames: int = 2      # the clock this far behind: ticks skip tracking and rendering
     stats_every_s: float = 1.0
-    history_s: float = 60.0
-    vad_backend: str = "silero"
-    avatar_speaker: str = "A"
     render_processes: int = 1       # render in that many worker processes shared by the sessions, outside this
-                                    # process's GIL (2 sessions: 14.5 instead of 5.5 new images/s each);
-                                    # 0: in each session's render thread
-    torch_threads: int = 1          # intra-op threads, process-wide (0: torch's default). Chunk tensors are
-                                    # small: a second thread spins more than it helps (20x the CPU measured
-                                    # on the loaded 2-core machine), and the session threads need the cores
+                                    # process's GIL (README, "Bench": live); 0: in each session's render thread
 
     def __post_init__(self) -> None:
-        if not 64 <= self.size <= 1024 or not 1 <= self.steps <= 50 or self.hop_frames < 1 \
-                or self.user_lag_frames < 0 or self.neutral_frames < 1 or not 10 <= self.jpeg_quality <= 100 \
-                or self.torch_threads < 0 or not 0 <= self.render_processes <= 8:
-            raise InputError(None, "invalid live config: size 64..1024, steps 1..50, hop_frames ≥ 1, "
-                                   "user_lag_frames ≥ 0, neutral_frames ≥ 1, jpeg_quality 10..100, "
-                                   "torch_threads ≥ 0, render_processes 0..8")
+        if not 64 <= self.generation.size <= 1024 or self.hop_frames < 1 or self.neutral_frames < 1 \
+                or not 0 <= self.max_gap < self.user_lag_frames \
+                or self.max_audio_lag_frames <= max(self.max_gap, 1) + 1 \
+                or not 10 <= self.jpeg_quality <= 100 or not 0 <= self.render_processes <= 8:
+            raise InputError(None, "invalid live config: generation.size 64..1024, hop_frames ≥ 1, "
+                                   "neutral_frames ≥ 1, 0 ≤ max_gap < user_lag_frames, max_audio_lag_frames > "
+                                   "max(max_gap, 1) + 1, jpeg_quality 10..100, render_processes 0..8")
 
 
 class LiveModel:
-    """What all sessions share: the model, its codec, the renderer and the set-up portrait (read-only)."""
+    """What all sessions share: the model, its codec, the renderer and the set-up portrait (read-only).
 
-    def __init__(self, checkpoint: str | Path | None, portrait: str | Path | None, config: LiveConfig,
+    model: the loaded model (`inference.model_io.LoadedModel`), or a checkpoint path to load (None: the
+    bundled default model)."""
+
+    def __init__(self, model: LoadedModel | str | Path | None, portrait: str | Path | None, config: LiveConfig,
                  text_encoder: Any = None):
         from echo_ihg.assets import default_portrait
-        from echo_ihg.data.train_features import identity_vector
-        from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
+        from echo_ihg.motion.identity import identity_vector
+        from echo_ihg.render.base import RenderConfig
+        from echo_ihg.render.meshwarp import MeshWarpRenderer
         from echo_ihg.inference.stages import AvatarMotionDecoder, rest_motion, setup_portrait
 
         self.config = config
-        if config.torch_threads:
+        if config.generation.torch_threads:          # process-wide: the sessions' threads share it
             import torch
 
-            torch.set_num_threads(config.torch_threads)
-        self.pipeline_config = PipelineConfig(steps=config.steps, seed=config.seed, size=config.size,
-                                              history_s=config.history_s, vad_backend=config.vad_backend,
-                                              avatar_speaker=config.avatar_speaker)
-        # the offline pipeline's model loading and renderer, reused (one copy of that logic)
-        self.pipe = Pipeline(checkpoint, self.pipeline_config, text_encoder=text_encoder)
-        self.model, self.codec = self.pipe.model, self.pipe.codec
+            torch.set_num_threads(config.generation.torch_threads)
+        self.loaded = model if isinstance(model, LoadedModel) else load_inference_model(model)
+        if text_encoder is not None:
+            self.loaded.text_encoder = text_encoder
+        self.model, self.codec = self.loaded.model, self.loaded.codec
         if not config.hop_frames < self.model.cfg.chunk_frames:
             raise InputError(None, f"hop_frames {config.hop_frames} must be below the model's chunk of "
                                    f"{self.model.cfg.chunk_frames} frames")
+        self.renderer = MeshWarpRenderer(RenderConfig(size=int(config.generation.size)))
         self.portrait_path = Path(portrait) if portrait is not None else default_portrait()
-        self.portrait = setup_portrait(self.portrait_path, self.pipe.renderer, crop=True)
+        self.portrait = setup_portrait(self.portrait_path, self.renderer, crop=True)
         self.pool, self._pool_lock = None, threading.Lock()
         if config.render_processes:
             self._start_pool()
@@ -114,8 +118,10 @@ class LiveModel:
         self.decoder = AvatarMotionDecoder(self.codec, self.portrait.landmarks, self.portrait.aspect)
         self.rest = rest_motion(self.codec)
         self.rest_jpeg = self.jpeg(self.render(self.decoder.decode(self.rest[None])[0]))
-        if self.pipe.text_conditioner(self.pipeline_config) is not None:
-            self.pipe.text_encoder.encode(["warm-up"])  # load the text encoder now, not in a session
+        self.text_conditioner()      # loads the text encoder now, not in a session
+
+    def text_conditioner(self):
+        return self.loaded.text_conditioner(self.config.generation.avatar_speaker)
 
     @property
     def chunk_new_frames(self) -> int:
@@ -133,7 +139,7 @@ class LiveModel:
         self.pool = ProcessPoolExecutor(self.config.render_processes, multiprocessing.get_context("spawn"),
                                         initializer=render_worker_setup,
                                         initargs=(self.portrait.image, self.portrait.landmarks,
-                                                  self.pipe.renderer.config, self.config.jpeg_quality))
+                                                  self.renderer.config, self.config.jpeg_quality))
 
     def render_jpeg(self, landmarks: np.ndarray) -> bytes:
         """Portrait landmarks (478, 3) -> the avatar frame as JPEG (in a worker process when configured)."""
@@ -156,7 +162,7 @@ class LiveModel:
             self.pool = None
 
     def render(self, landmarks: np.ndarray) -> np.ndarray:
-        return self.pipe.renderer.render_frame(self.portrait.state, landmarks)
+        return self.renderer.render_frame(self.portrait.state, landmarks)
 
     def jpeg(self, rgb: np.ndarray) -> bytes:
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]),
@@ -167,12 +173,11 @@ class LiveModel:
     def generator(self):
         from echo_ihg.model.engine import SamplerConfig, StreamingGenerator
 
-        c = self.config
-        sampler = SamplerConfig(steps=c.steps, overlap=self.model.cfg.chunk_frames - c.hop_frames,
-                                describe_window=int(c.history_s * FPS),
-                                user_horizon=-c.user_lag_frames)
-        return StreamingGenerator(self.model, self.identity, sampler, self.pipe.text_conditioner(self.pipeline_config),
-                                  initial_motion=self.rest, seed=c.seed)
+        c, g = self.config, self.config.generation
+        sampler = SamplerConfig(steps=g.steps, overlap=self.model.cfg.chunk_frames - c.hop_frames,
+                                describe_window=int(g.history_s * FPS), user_horizon=-c.user_lag_frames)
+        return StreamingGenerator(self.model, self.identity, sampler, self.text_conditioner(),
+                                  initial_motion=self.rest, seed=g.seed)
 
 
 @dataclass
@@ -217,7 +222,7 @@ class LiveSession:
     def __init__(self, shared: LiveModel, send: Callable[[str, Any], None], max_avatar_audio_s: float = 300.0,
                  max_frame_pixels: int = 1280 * 720):
         self.m, self.cfg, self.send = shared, shared.config, send
-        self.max_avatar_samples = int(max_avatar_audio_s * 16000)
+        self.max_avatar_samples = int(max_avatar_audio_s * SAMPLE_RATE)
         self.max_frame_pixels = max_frame_pixels
         self.stats = Stats()
         self.ready = threading.Event()
@@ -256,7 +261,7 @@ class LiveSession:
         with self._lock:
             self._user_pcm.append(np.asarray(samples, np.float32) / 32768.0)
             self._user_pcm_n += len(samples)
-            while self._user_pcm_n > 16000:     # > 1 s between two ticks: keep the newest second
+            while self._user_pcm_n > SAMPLE_RATE:     # > 1 s between two ticks: keep the newest second
                 n = len(self._user_pcm.pop(0))
                 self._user_pcm_n -= n
                 self.stats.audio_dropped += round(n / SAMPLES_PER_FRAME)     # in frames, as elsewhere
@@ -269,7 +274,8 @@ class LiveSession:
             raise InputError(None, "the avatar audio contains NaN or infinite samples")
         with self._lock:
             if self._avatar_queued + len(x) > self.max_avatar_samples:
-                raise InputError(None, f"more than {self.max_avatar_samples / 16000:.0f} s of avatar audio queued")
+                raise InputError(None, f"more than {self.max_avatar_samples / SAMPLE_RATE:.0f} s of avatar audio "
+                                       "queued")
             self._avatar_pcm.append(x)
             self._avatar_queued += len(x)
 
@@ -286,7 +292,7 @@ class LiveSession:
             except InputError as exc:
                 raise InputError(None, f"the avatar audio file could not be decoded: {exc.problem}") from None
         self.on_avatar_audio(audio)
-        return len(audio) / 16000
+        return len(audio) / SAMPLE_RATE
 
     def on_transcript(self, entries: list[dict]) -> None:
         self._feed(("transcript", entries))
@@ -382,15 +388,15 @@ class LiveSession:
         from echo_ihg.audio.vad import VadStreamer
         from echo_ihg.tracking.tracker import FaceTracker
 
-        self._user = UserStream(self.m, self.cfg, MelStreamer(), VadStreamer(self.cfg.vad_backend))
-        self._avatar = AvatarStream(MelStreamer(), VadStreamer(self.cfg.vad_backend))
+        self._user = UserStream(self.m, self.cfg, MelStreamer(), VadStreamer(self.cfg.generation.vad_backend))
+        self._avatar = AvatarStream(MelStreamer(), VadStreamer(self.cfg.generation.vad_backend))
         with FaceTracker(static_image_mode=False) as tracker:
             self._user.tracker = tracker
             self._commit_avatar(self.m.lookahead)
             while not self.ready.wait(0.05):               # the first chunk: the clock starts when it is ready
                 if self.stopped.is_set():
                     return
-            self.send("json", {"type": "started", "fps": FPS, "size": self.cfg.size})
+            self.send("json", {"type": "started", "fps": FPS, "size": self.cfg.generation.size})
             self._run_ticks()
 
     def _run_ticks(self) -> None:
@@ -421,7 +427,9 @@ class LiveSession:
         elif slot is not None:
             self.stats.user_dropped += 1
         self.stats.audio_dropped += self._user.add_audio(pcm, self.cfg.max_audio_lag_frames)
-        self._feed(("user", self._user.frame(user)))
+        item = self._user.frame(user)        # the user frame `delay` ticks back (None in the first ticks)
+        if item is not None:
+            self._feed(("user", item))
         self._commit_avatar(n + self.m.lookahead)
         with self._lock:
             self._tick_now = n + 1
@@ -473,7 +481,7 @@ class LiveSession:
     def snapshot(self) -> dict[str, Any]:
         snap = self.stats.snapshot()
         with self._lock:
-            snap["avatar_audio_queued_s"] = round(self._avatar_queued / 16000, 2)
+            snap["avatar_audio_queued_s"] = round(self._avatar_queued / SAMPLE_RATE, 2)
         return snap
 
 

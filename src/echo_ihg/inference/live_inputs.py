@@ -9,6 +9,7 @@ import collections
 import cv2
 import numpy as np
 
+from echo_ihg.audio.features import SILENCE
 from echo_ihg.constants import MELS_PER_FRAME, N_MELS
 
 MEL_DIM = MELS_PER_FRAME * N_MELS
@@ -37,23 +38,44 @@ class AvatarStream:
 
 
 class UserStream:
-    """The user's side of the clock: tracking, the neutral face, motion codes and audio features."""
+    """The user's side of the clock: tracking, gap filling, the neutral face, motion codes and audio features.
+
+    The model's per-frame user inputs follow the offline pipeline's rules (`inference.pipeline.user_block`):
+    the same gap policy (`user_track.GapFiller`: gaps up to `max_gap` frames interpolated, longer ones masked)
+    and the same encoder, with its audio features. To interpolate, a frame is handed on `delay` = max(max_gap, 1)
+    ticks after it was tracked, with its audio (a frame's log-mel is complete one frame later), inside the user
+    lag L. Differences remain because a live stream cannot see the future: the neutral face comes from the
+    first `neutral_frames` tracked frames (offline: the whole clip, as in training; the user is absent until
+    then); the masked frames of a long gap hold the face before it (offline: the second half holds the face
+    after it); and LiveConfig.max_gap defaults to 0 (a lost face is held, masked), because every frame of
+    interpolation costs a frame of the lag. docs/architecture.md, "Offline and live".
+    """
 
     def __init__(self, shared, cfg, mel, vad):
-        """shared: the LiveModel; cfg: its LiveConfig; mel, vad: a MelStreamer and a VadStreamer."""
-        from echo_ihg.inference.stages import SILENCE, UserMotionEncoder
+        """shared: the LiveModel (its codec); cfg: its LiveConfig; mel, vad: a MelStreamer and a VadStreamer."""
+        from echo_ihg.inference.stages import UserMotionEncoder
 
         self.m, self.cfg, self.mel_s, self.vad_s = shared, cfg, mel, vad
         self.silence = np.full(MEL_DIM, SILENCE, np.float32)
         self.absent = UserMotionEncoder(shared.codec, np.zeros((478, 3), np.float32), 1.0).absent
+        self.delay = max(cfg.max_gap, 1)
         self.tracker = None
-        self.encoder = None
         self.size: tuple[int, int] | None = None
-        self.first: list[np.ndarray] = []      # tracked frames until the neutral face is known
-        self.last: np.ndarray | None = None
         self.mel = collections.deque()
         self.vad = collections.deque()
         self._pending_mel = np.zeros((0, MEL_DIM), np.float32)
+        self.n_in = self.n_out = 0              # frames tracked / handed on
+        self.restart()
+
+    def restart(self) -> None:
+        """Forget the face (a new camera): gap filling and the neutral face start over; the frames not handed on
+        yet go out as absent (with their audio)."""
+        from echo_ihg.inference.user_track import GapFiller
+
+        self.filler = GapFiller(self.cfg.max_gap)
+        self.encoder = None
+        self.first: list[np.ndarray] = []      # valid frames until the neutral face is known
+        self.done: dict[int, tuple[np.ndarray, bool]] = {}    # gap-filled frames not yet handed on
 
     def track(self, frame, max_pixels: int, send) -> np.ndarray | None:
         """A user VideoFrame -> landmarks (478, 3) or None (no face / undecodable: an error frame is sent)."""
@@ -65,32 +87,48 @@ class UserStream:
             return None
         if self.size is not None and img.shape[:2] != self.size:   # the camera changed: start over
             self.tracker.reset()
-            self.encoder, self.first, self.last = None, [], None
+            self.restart()
         self.size = img.shape[:2]
         return self.tracker.process(np.ascontiguousarray(img[:, :, ::-1]))
 
-    def frame(self, landmarks: np.ndarray | None) -> tuple:
-        """The model's inputs for one user frame: (mel (1, 320), motion (1, Dm), attrs, vad (1,))."""
+    @property
+    def aspect(self) -> float:
+        return self.size[1] / self.size[0] if self.size else 1.0
+
+    def frame(self, landmarks: np.ndarray | None) -> tuple | None:
+        """This tick's tracking result in; the model's inputs for the frame `delay` ticks back out:
+        (mel (1, 320), motion (1, Dm), attrs, vad (1,)); None in the first `delay` ticks."""
+        items = self.filler.push(landmarks)
+        for k, item in enumerate(items, start=self.n_in + 1 - len(items)):
+            if k >= self.n_out:
+                self.done[k] = item
+        self.n_in += 1
+        if self.n_in - self.n_out <= self.delay:
+            return None
+        mel = self.mel.popleft() if self.mel else self.silence     # the audio of the same frame (its mel is
+        vad = self.vad.popleft() if self.vad else 0.0             # complete one frame later: within the delay)
+        face = self.done.pop(self.n_out, None)
+        if face is None and self.filler.last is not None:    # inside a gap longer than max_gap: masked
+            face = (self.filler.last, False)
+        self.n_out += 1
+        motion, attrs = self._encode(face)
+        return mel[None], motion, attrs, np.array([vad], np.float32)
+
+    def _encode(self, face: tuple[np.ndarray, bool] | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         from echo_ihg.inference.stages import UserMotionEncoder
         from echo_ihg.motion.codec import neutral_from_sequence
 
-        mel = self.mel.popleft() if self.mel else self.silence
-        vad = self.vad.popleft() if self.vad else 0.0
-        aspect = self.size[1] / self.size[0] if self.size else 1.0
-        if landmarks is not None:
-            self.last = landmarks
-            if self.encoder is None:
-                self.first.append(landmarks)
-                if len(self.first) >= self.cfg.neutral_frames:
-                    neutral = neutral_from_sequence(np.stack(self.first), None, aspect)
-                    self.encoder, self.first = UserMotionEncoder(self.m.codec, neutral, aspect), []
-        if self.encoder is None or self.last is None:
-            motion, attrs = self.absent(1)
-        else:        # a frame without a face holds the last one, masked (as offline tracking does)
-            motion, attrs = self.encoder.encode(self.last[None], np.ones(1, bool))
-            if landmarks is None:
-                attrs = {k: np.full(1, np.nan, np.float32) for k in attrs}
-        return mel[None], motion, attrs, np.array([vad], np.float32)
+        if face is not None and face[1] and self.encoder is None:
+            self.first.append(face[0])
+            if len(self.first) >= self.cfg.neutral_frames:
+                neutral = neutral_from_sequence(np.stack(self.first), None, self.aspect)
+                self.encoder, self.first = UserMotionEncoder(self.m.codec, neutral, self.aspect), []
+        if self.encoder is None or face is None:
+            return self.absent(1)
+        motion, attrs = self.encoder.encode(face[0][None], np.ones(1, bool))
+        if not face[1]:
+            attrs = {k: np.full(1, np.nan, np.float32) for k in attrs}
+        return motion, attrs
 
     def add_audio(self, chunks: list[np.ndarray], max_lag: int) -> int:
         """Featurise the user's new audio; returns the frames dropped because they ran too far ahead."""

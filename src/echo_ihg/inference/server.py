@@ -28,6 +28,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from echo_ihg.constants import FPS
 from echo_ihg.errors import EchoError
 from echo_ihg.inference.live import LiveModel, LiveSession, check_session_error
 from echo_ihg.inference.protocol import (AVATAR_AUDIO, AVATAR_FILE, USER_AUDIO, VIDEO, Limits, ProtocolError,
@@ -201,7 +202,7 @@ async def _session(ws, app, sid: str, live: LiveModel, limits: Limits) -> None:
     sender = asyncio.create_task(_sender(ws, outbox, session))
     cfg = live.config
     await ws.send_text(json.dumps({
-        "type": "ready", "session": sid, "fps": 25, "size": cfg.size, "limits": limits.public(),
+        "type": "ready", "session": sid, "fps": FPS, "size": cfg.generation.size, "limits": limits.public(),
         "user_lag_frames": cfg.user_lag_frames, "avatar_lookahead_frames": live.lookahead,
         "chunk_frames": live.chunk_new_frames}))
     session.start()
