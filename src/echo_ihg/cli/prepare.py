@@ -1,4 +1,4 @@
-"""`echo-ihg prepare SOURCE ...`: raw recordings -> session directories (DESIGN.md session format).
+"""`echo-ihg prepare SOURCE ...`: raw recordings -> session directories (docs/architecture.md, "Session format").
 
     echo-ihg prepare pair --a A.mp4 --b B.mp4 [--transcript T.jsonl|T.srt] -o DIR
     echo-ihg prepare pair --side-by-side REC.mp4 [--audio-a A.wav --audio-b B.wav] -o DIR

@@ -1,4 +1,4 @@
-"""Raw recordings -> session directories (DESIGN.md session format): `echo-ihg prepare pair`.
+"""Raw recordings -> session directories (docs/architecture.md, "Session format"): `echo-ihg prepare pair`.
 
 - `prepare_pair`: two single-person recordings of one conversation (A.mp4, B.mp4), each with its own audio.
 - `prepare_side_by_side`: one recording showing both people, left half = A, right half = B.

@@ -1,2 +1,3 @@
 """ECHO motion model: LCU (LPE scan, HBCU describer + GCA, LAU affect), the SDCM diffusion transformer,
-diffusion schedule/sampler and the long-form / streaming engine. See docs in each module and DESIGN.md §6."""
+diffusion schedule/sampler and the long-form / streaming engine. See docs in each module and
+docs/architecture.md (component 6)."""

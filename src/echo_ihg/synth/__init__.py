@@ -1,4 +1,4 @@
-"""Synthetic dyadic conversations with known ground truth (DESIGN.md component 5, docs/synth.md).
+"""Synthetic dyadic conversations with known ground truth (docs/architecture.md component 5, docs/synth.md).
 
 espeak.py (speech + phoneme timing) · grammar.py / dialogue.py (scripts) · timeline.py (turn layout,
 backchannels, transcript) · visemes.py · behaviour.py (planted dependencies) · rig.py (controls →
