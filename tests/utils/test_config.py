@@ -49,3 +49,13 @@ def test_base_config_is_the_starting_point(tmp_path):
     cfg = load_config(Train, y, ["name=x"], base=base)
     assert cfg == Train(steps=42, name="x", optim=Optim(lr=0.5))   # base kept where YAML/--set are silent
     assert load_config(Train, base=base) == base
+
+
+def test_flags_come_last_and_nested_sections_merge_field_by_field(tmp_path):
+    y = tmp_path / "c.yaml"
+    y.write_text("optim:\n  betas: [0.1, 0.2]\n")
+    base = Train(optim=Optim(lr=0.5))
+    cfg = load_config(Train, y, ["steps=3"], base=base, flags={"steps": 9, "name": None, "optim.lr": 0.25})
+    assert cfg == Train(steps=9, optim=Optim(lr=0.25, betas=(0.1, 0.2)))     # None: a flag not given
+    # a flat key owned by exactly one nested section addresses it (the flat names of earlier versions)
+    assert apply_overrides(Train(), ["lr=0.125"]).optim.lr == 0.125

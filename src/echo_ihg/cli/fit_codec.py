@@ -8,7 +8,6 @@ to it carrying the resolved config, layout and per-region explained variance.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -51,14 +50,12 @@ def parse_components(text: str, n_regions: int) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from echo_ihg.motion.codec import CodecConfig
-    from echo_ihg.train.fit_codec import fit_codec_on_paths
     from echo_ihg.motion.regions import REGION_NAMES
+    from echo_ihg.train.fit_codec import fit_codec_on_paths
 
-    config = load_config(CodecConfig, args.config, args.overrides)
-    if args.components is not None:
-        config = dataclasses.replace(config, components=parse_components(args.components, len(REGION_NAMES)))
-    if args.no_gaze:
-        config = dataclasses.replace(config, gaze=False)
+    components = None if args.components is None else parse_components(args.components, len(REGION_NAMES))
+    config = load_config(CodecConfig, args.config, args.overrides,
+                         flags={"components": components, "gaze": False if args.no_gaze else None})
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise InputError(out, "the codec file name must end in .safetensors")

@@ -14,7 +14,6 @@ Writes OUT.json next to the video: inputs and the resolved renderer config.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -59,10 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from echo_ihg.render.base import RenderConfig
     from echo_ihg.render.files import render_to_file
 
-    config = load_config(RenderConfig, args.config, args.overrides)
-    size = _size(args.size)
-    if size is not None:
-        config = dataclasses.replace(config, size=size)
+    config = load_config(RenderConfig, args.config, args.overrides, flags={"size": _size(args.size)})
     if args.session and not args.participant:
         raise InputError(None, "--session needs --participant A or B")
     if args.participant and not args.session:

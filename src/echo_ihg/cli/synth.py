@@ -12,7 +12,6 @@ per session from the bundled portraits (slow: about real time per participant).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -41,10 +40,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from echo_ihg.synth.generate import SynthConfig, generate_corpus
 
-    cfg = load_config(SynthConfig, args.config, args.overrides)
-    flags = {k: v for k, v in (("sessions", args.sessions), ("seconds", args.seconds), ("seed", args.seed),
-                               ("workers", args.workers), ("audio_format", args.audio_format)) if v is not None}
-    cfg = dataclasses.replace(cfg, **flags)
+    flags = {"sessions": args.sessions, "seconds": args.seconds, "seed": args.seed, "workers": args.workers,
+             "audio_format": args.audio_format}
+    cfg = load_config(SynthConfig, args.config, args.overrides, flags=flags)
     if cfg.workers < 1:
         raise InputError(None, "--workers must be >= 1")
     out = Path(args.out)

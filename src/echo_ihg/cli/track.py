@@ -46,9 +46,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from echo_ihg.tracking.face_mesh import TrackerConfig
 
-    config = load_config(TrackerConfig, args.config, args.overrides)
-    flags = {k: v for k, v in (("max_gap", args.max_gap), ("max_faces", args.max_faces)) if v is not None}
-    config = dataclasses.replace(config, **flags)
+    config = load_config(TrackerConfig, args.config, args.overrides,
+                         flags={"max_gap": args.max_gap, "max_faces": args.max_faces})
     return track_to_folder(Path(args.input), Path(args.out), config, fps=args.fps,
                            progress=not args.no_progress)
 

@@ -14,7 +14,6 @@ NCCL on GPUs; multi-node: torchrun --nnodes M --node_rank R --rdzv_endpoint HOST
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import signal
 from pathlib import Path
@@ -43,8 +42,7 @@ def resolve_config(stage: int, yaml_path: str | None, overrides: list[str], base
     from echo_ihg.train.config import TrainConfig
 
     try:
-        cfg = load_config(TrainConfig, yaml_path, overrides, base=base)
-        return dataclasses.replace(cfg, stage=stage)
+        return load_config(TrainConfig, yaml_path, overrides, base=base, flags={"stage": stage})
     except (ValueError, TypeError) as exc:
         raise InputError(yaml_path, f"bad training configuration: {exc}") from None
 

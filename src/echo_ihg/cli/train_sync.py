@@ -39,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
                                           validate_sync_expert)
     from echo_ihg.motion.codec import MotionCodec, default_codec
 
-    overrides = list(args.overrides) + ([f"steps={args.steps}"] if args.steps is not None else [])
-    cfg = load_config(SyncTrainConfig, args.config, overrides)
+    cfg = load_config(SyncTrainConfig, args.config, args.overrides, flags={"steps": args.steps})
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise InputError(out, "the sync expert file name must end in .safetensors")
