@@ -53,7 +53,7 @@ from echo_ihg.inference.config import GenerationConfig
 from echo_ihg.inference.stages import StageTimer
 from echo_ihg.motion.regions import REGION_NAMES, region_index
 from echo_ihg.utils.atomic import atomic_dir, atomic_path, write_json
-from echo_ihg.utils.config import config_to_dict
+from echo_ihg.utils.config import check_config, config_to_dict
 from echo_ihg.utils.progress import progress
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,10 @@ class DemoConfig:
     portrait: Path | None = None        # None: the bundled astronaut
     user_portrait: Path | None = None   # None: the bundled Grace Hopper photo
 
-    def __post_init__(self) -> None:
-        problems = []
-        if not 2.0 <= float(self.seconds) <= 600.0:
-            problems.append(f"seconds must be in 2..600 (got {self.seconds})")
-        if not 64 <= int(self.user_size) <= 2048:
-            problems.append(f"user_size must be 64..2048 px (got {self.user_size})")
-        if problems:       # size and steps are checked by GenerationConfig
-            raise InputError(None, "invalid demo config: " + "; ".join(problems))
+    def __post_init__(self) -> None:     # size and steps are checked by GenerationConfig
+        check_config("demo", [(2.0 <= float(self.seconds) <= 600.0, f"seconds must be in 2..600 (got {self.seconds})"),
+                              (64 <= int(self.user_size) <= 2048,
+                               f"user_size must be 64..2048 px (got {self.user_size})")])
 
 
 @dataclass

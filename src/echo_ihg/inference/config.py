@@ -17,7 +17,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Iterator
 
-from echo_ihg.errors import InputError
+from echo_ihg.utils.config import check_config
 
 SPEAKERS = ("A", "B")
 VAD_BACKENDS = ("silero", "webrtc")
@@ -38,21 +38,13 @@ class GenerationConfig:
                                       # tensors are small and a second thread mostly waits
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 1 <= int(self.steps) <= 50:
-            problems.append(f"steps must be in 1..50 (got {self.steps})")
-        if not 64 <= int(self.size) <= 2048:
-            problems.append(f"size must be 64..2048 px (got {self.size})")
-        if not float(self.history_s) > 0:
-            problems.append(f"history_s must be > 0 (got {self.history_s})")
-        if self.vad_backend not in VAD_BACKENDS:
-            problems.append(f"vad_backend must be 'silero' or 'webrtc' (got {self.vad_backend!r})")
-        if self.avatar_speaker not in SPEAKERS:
-            problems.append(f"avatar_speaker must be 'A' or 'B' (got {self.avatar_speaker!r})")
-        if int(self.torch_threads) < 0:
-            problems.append(f"torch_threads must be ≥ 0 (got {self.torch_threads})")
-        if problems:
-            raise InputError(None, "invalid generation config: " + "; ".join(problems))
+        check_config("generation", [
+            (1 <= int(self.steps) <= 50, f"steps must be in 1..50 (got {self.steps})"),
+            (64 <= int(self.size) <= 2048, f"size must be 64..2048 px (got {self.size})"),
+            (float(self.history_s) > 0, f"history_s must be > 0 (got {self.history_s})"),
+            (self.vad_backend in VAD_BACKENDS, f"vad_backend must be 'silero' or 'webrtc' (got {self.vad_backend!r})"),
+            (self.avatar_speaker in SPEAKERS, f"avatar_speaker must be 'A' or 'B' (got {self.avatar_speaker!r})"),
+            (int(self.torch_threads) >= 0, f"torch_threads must be ≥ 0 (got {self.torch_threads})")])
 
     @property
     def user_speaker(self) -> str:

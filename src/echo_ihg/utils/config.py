@@ -147,5 +147,12 @@ def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_config(name: str, checks: Iterable[tuple[bool, str]]) -> None:
+    """A config's `__post_init__` check: one InputError listing every failed (ok, problem) pair."""
+    problems = [problem for ok, problem in checks if not ok]
+    if problems:
+        raise InputError(None, f"invalid {name} config: " + "; ".join(problems))
+
+
 def dump_config(cfg: Any, dest: str | Path) -> None:
     write_json(dest, config_to_dict(cfg))
