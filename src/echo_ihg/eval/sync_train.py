@@ -44,7 +44,7 @@ class SyncTrainConfig:
     speech_threshold: float = 0.5
     seed: int = 0
     threads: int = 1   # torch threads while training: the model is small, so extra threads mostly
-                       # add synchronisation (measured: 40 ms/step with 1 thread, 1.5 s with 2 on a busy box)
+                       # add synchronisation (README, thread defaults)
     window: int = 5
     hidden: int = 128
     embed: int = 64

@@ -121,7 +121,8 @@ class Pipeline:
     it once for several views.
 
     checkpoint: a model folder / checkpoint folder / .safetensors (None: the bundled default model);
-    text_encoder: the frozen sentence encoder for the LCU texts (None: all-MiniLM-L6-v2, loaded when needed).
+    text_encoder: the frozen sentence encoder for the LCU texts (None: the one the model was trained with,
+    loaded when needed: `LoadedModel.text_conditioner`).
     """
 
     def __init__(self, checkpoint: str | Path | None = None, config: PipelineConfig | None = None,

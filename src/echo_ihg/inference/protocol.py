@@ -47,7 +47,7 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-server and per-session limits (defaults sized for one 2-core machine)."""
+    """Per-server and per-session limits (defaults: a small machine; README, "Live server")."""
 
     max_sessions: int = 2
     max_message_bytes: int = 4 * 1024 * 1024     # any single message (an avatar audio file included)
