@@ -185,10 +185,12 @@ def score_variant(inputs: Sequence[AvatarInput], gens: Sequence[Generated], code
         gt = codec.denormalise(motion_of(inp, inp.who, codec))
         user = codec.denormalise(motion_of(inp, inp.user, codec))
         items.append(EvalItem(inp.name, gt, raw, user, inp.avatar_mel.reshape(-1, N_MELS), inp.avatar_vad,
-                              inp.user_vad, neutral=inp.neutral, borders=g.borders[1:], group=inp.group))
-        user_lm = codec.decode(user, inp.user_neutral, inp.user_aspect)
+                              inp.user_vad, neutral=inp.neutral, neutral_aspect=inp.aspect, borders=g.borders[1:],
+                              group=inp.group))
+        user_lm = codec.decode(user, inp.user_neutral, 1.0, neutral_aspect=inp.user_aspect)   # square frame
         for k in range(len(raw)):
-            deps.append(DependencyItem(inp.session, inp.who, codec.decode(raw[k], inp.neutral, inp.aspect), user_lm))
+            avatar_lm = codec.decode(raw[k], inp.neutral, 1.0, neutral_aspect=inp.aspect)
+            deps.append(DependencyItem(inp.session, inp.who, avatar_lm, user_lm))
     res = evaluate_items(items, codec.layout, expert=expert, seed=cfg.generation.seed, react_window=cfg.react_window,
                          codec=codec)
     if model is not None:

@@ -44,6 +44,7 @@ class EvalItem:
     avatar_vad: np.ndarray
     user_vad: np.ndarray
     neutral: np.ndarray | None = None  # (478, 3) the avatar's neutral face: enables LVE / mouth distance
+    neutral_aspect: float = 1.0        # width / height of the neutral's frame (decoded in a square frame)
     borders: tuple[int, ...] = ()      # chunk borders of the generation: enables the seam metric
     group: str = ""                    # REACT appropriate-listener group (meta "appropriate_group"); "" = own GT only
 
@@ -88,7 +89,8 @@ def _sync_embeddings(items, layout, expert, codec=None) -> list[tuple[tuple, lis
     from echo_ihg.eval.sync_expert import embed_sequence, expert_lips
 
     def embed(it, motion):
-        lips = motion[:, layout["lips_jaw"]] if codec is None else expert_lips(expert, motion, codec, it.neutral)
+        lips = motion[:, layout["lips_jaw"]] if codec is None else expert_lips(expert, motion, codec, it.neutral,
+                                                                                       it.neutral_aspect)
         return embed_sequence(expert, it.avatar_mel, lips)
 
     return [(embed(it, it.gt), [embed(it, p) for p in it.preds]) for it in items]
@@ -115,11 +117,11 @@ def _sync(items, masks, embeddings, max_offset: int) -> dict[str, float]:
     return out
 
 
-def _canonical_lips(codec, motion: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+def _canonical_lips(codec, motion: np.ndarray, neutral: np.ndarray, neutral_aspect: float = 1.0) -> np.ndarray:
     """Decoded landmarks with the head pose removed (canonical units), (T, 478, 3)."""
     from echo_ihg.motion.codec import canonical_points
 
-    return canonical_points(codec.decode(motion, neutral))[0]
+    return canonical_points(codec.decode(motion, neutral, 1.0, neutral_aspect=neutral_aspect))[0]
 
 
 def _lip_errors(items, masks, codec) -> dict[str, float]:
@@ -128,9 +130,9 @@ def _lip_errors(items, masks, codec) -> dict[str, float]:
     for it, m in zip(items, masks):
         if it.neutral is None or not m.any():
             continue
-        gt = _canonical_lips(codec, it.gt[m], it.neutral)
+        gt = _canonical_lips(codec, it.gt[m], it.neutral, it.neutral_aspect)
         for p in it.preds:
-            pred = _canonical_lips(codec, p[m], it.neutral)
+            pred = _canonical_lips(codec, p[m], it.neutral, it.neutral_aspect)
             lve.append((M.lve(pred, gt), int(m.sum())))
             mld.append((M.mouth_landmark_distance(pred, gt), int(m.sum())))
     if not lve:

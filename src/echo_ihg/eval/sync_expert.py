@@ -156,20 +156,22 @@ def same_lips_space(a, b) -> bool:
             and np.array_equal(ba.basis, bb.basis) and np.array_equal(ba.mean, bb.mean))
 
 
-def expert_lips(expert: "SyncExpert", motion: np.ndarray, codec, neutral: np.ndarray | None) -> np.ndarray:
+def expert_lips(expert: "SyncExpert", motion: np.ndarray, codec, neutral: np.ndarray | None,
+                neutral_aspect: float = 1.0) -> np.ndarray:
     """Lip coefficients (T, L) of raw motion codes (T, D) of `codec`, in the expert's own codec space.
 
     Lip coefficients are PCA coordinates of one codec: another codec (e.g. one fitted on a training corpus)
     has another basis, so its lips are decoded to landmarks with the avatar's neutral face and re-encoded with
-    the expert's codec. Without a neutral face the codecs must share the lip basis."""
+    the expert's codec (in a square frame; neutral_aspect: the neutral's own frame). Without a neutral face the
+    codecs must share the lip basis."""
     target = expert.expert_codec()
     if same_lips_space(codec, target):
         return np.asarray(motion)[:, codec.layout["lips_jaw"]]
     if neutral is None:
         raise ValueError("the motion codec differs from the sync expert's and no neutral face was given to "
                          "convert between them")
-    landmarks = codec.decode(np.asarray(motion, np.float32), neutral)
-    return target.encode(landmarks, neutral)[:, target.layout["lips_jaw"]]
+    landmarks = codec.decode(np.asarray(motion, np.float32), neutral, 1.0, neutral_aspect=neutral_aspect)
+    return target.encode(landmarks, neutral, 1.0, neutral_aspect=neutral_aspect)[:, target.layout["lips_jaw"]]
 
 
 # ----------------------------------------------------------------------------------------------
