@@ -91,10 +91,10 @@ class LiveModel:
     def __init__(self, model: LoadedModel | str | Path | None, portrait: str | Path | None, config: LiveConfig,
                  text_encoder: Any = None):
         from echo_ihg.assets import default_portrait
+        from echo_ihg.inference.stages import AvatarMotionDecoder, rest_motion, setup_portrait
         from echo_ihg.motion.identity import identity_vector
         from echo_ihg.render.base import RenderConfig
         from echo_ihg.render.meshwarp import MeshWarpRenderer
-        from echo_ihg.inference.stages import AvatarMotionDecoder, rest_motion, setup_portrait
 
         self.config = config
         if config.generation.torch_threads:          # process-wide: the sessions' threads share it

@@ -24,10 +24,8 @@ from dataclasses import dataclass
 
 from echo_ihg.constants import FPS, IDENTITY_DIM, MELS_PER_FRAME, N_MELS
 
-# name -> network width/depth. "tiny" is for unit tests; "small" is the bundled default model: 2.3 M parameters
-# (9 MB float32), ≈ 28 ms of CPU per denoiser call on one (contended) core; with 6 DDIM steps the whole engine
-# made 9.1 s of motion per CPU second on one thread at load 15 (bench/model_speed.py; ≥ 10× on two idle cores is
-# the target, not yet measured on an idle machine). "base" (dim 128, 3.8 M, ≈ 39 ms) for more headroom.
+# name -> network width/depth. "tiny" is for unit tests; "small" is the bundled default model (2.3 M parameters,
+# 9 MB float32); "base" (dim 128, 3.8 M) for more headroom. Speeds: README, "Motion model" (bench/model_speed.py).
 SIZES: dict[str, dict[str, int]] = {
     "tiny": dict(dim=32, depth=2, heads=2, lpe_dim=16, ssm_state=4, mlp_ratio=2, n_global=1, n_text=1),
     "small": dict(dim=96, depth=4, heads=4, lpe_dim=64, ssm_state=8, mlp_ratio=3, n_global=2, n_text=2),
