@@ -76,7 +76,7 @@ stamp "copying the final EMA model to $DEST"
 import shutil, sys
 from pathlib import Path
 
-from echo_ihg.train.checkpoint import load_model
+from echo_ihg.model.checkpoint import load_model
 from echo_ihg.utils.atomic import atomic_dir
 
 work, dest = Path(sys.argv[1]), Path(sys.argv[2])
