@@ -28,7 +28,9 @@ from torch import nn
 
 from echo_ihg.data.session import list_sessions
 from echo_ihg.data.train_features import participant_mel, participant_motion
-from echo_ihg.eval.runner import GT, EvalConfig, Generated, _expert, load_inputs, motion_of, score_variant
+from echo_ihg.eval.config import EvalConfig
+from echo_ihg.eval.inputs import load_inputs, motion_of
+from echo_ihg.eval.runner import GT, Generated, _expert, score_variant
 from echo_ihg.motion.codec import MotionCodec
 from echo_ihg.utils.atomic import write_json
 from echo_ihg.utils.progress import progress
