@@ -12,7 +12,7 @@ token except the lips) from
 
 and report the held-out R² per token. A gain says the user side carries linearly readable information about
 what follows; no gain proves little: event-like reactions (a nod 0.3 s after the user's phrase ends) are
-beyond these summary features (on a corpus with 2.5× stronger reactions it also finds none; README).
+beyond these summary features (on a corpus with 2.5× stronger reactions it also finds none; docs/evaluation.md).
 
     .venv/bin/python bench/user_signal_probe.py --data CORPUS [--codec FILE] [--windows 3000]
 """

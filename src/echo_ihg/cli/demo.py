@@ -19,8 +19,9 @@ from echo_ihg.utils.config import add_config_arguments, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("demo", help="run the demo on the bundled portraits and the bundled default model",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("demo", help="start here: the bundled model on a synthetic conversation",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  echo-ihg demo -o demo_out --seconds 30 --seed 1")
     p.add_argument("-o", "--out", type=Path, default=None, help="output folder (default demo_out)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="model folder, training checkpoint folder or .safetensors (default: the bundled model)")

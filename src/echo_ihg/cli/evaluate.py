@@ -28,8 +28,9 @@ SUMMARY = (("all", "FD_expression", "FD"), ("all", "rPCC_expression", "rPCC"), (
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("evaluate", help="evaluate model checkpoints on a test split (metrics + report)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("evaluate", help="score models on a test split: metrics + HTML report",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg evaluate --checkpoint runs/s2/model --data data/synth -o eval_out")
     p.add_argument("--checkpoint", action="append", required=True, metavar="[NAME=]PATH",
                    help="model to evaluate (repeat for several variants)")
     p.add_argument("--data", required=True, help="session root with split folders (e.g. from echo-ihg synth)")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("features", help="compute/cache log-mel and VAD features of sessions",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("features", help="compute / cache the log-mel and VAD of sessions",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg features sessions/")
     p.add_argument("sessions", nargs="+", type=Path, metavar="SESSION_DIR",
                    help="session directories, or a root / split folder holding sessions")
     p.add_argument("--vad", choices=("silero", "webrtc"), default="silero", help="VAD backend (default silero)")

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("fit-codec", help="fit the motion codec on tracked landmarks or sessions",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg fit-codec --data sessions/train -o codec.safetensors")
     p.add_argument("--data", nargs="+", required=True, metavar="DIR_OR_NPY",
                    help="landmark .npy files, track output folders, sessions or session roots")
     p.add_argument("-o", "--out", required=True, help="output codec file (.safetensors)")

@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("generate", help="generate the avatar's video for a conversation",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("generate", help="avatar video from a portrait, its speech and a user video",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg generate --portrait me.jpg --avatar-audio my_voice.wav --user-video you.mp4 --side-by-side -o out.mp4")
     p.add_argument("--portrait", required=True, help="the avatar's portrait (PNG, JPEG, ...)")
     p.add_argument("--avatar-audio", required=True, help="the avatar's speech (wav, mp3, m4a, mp4, ...)")
     p.add_argument("--user-video", required=True, help="the user's video, with the user's voice as its audio")

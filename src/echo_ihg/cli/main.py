@@ -17,20 +17,21 @@ import sys
 from echo_ihg import __version__
 from echo_ihg.errors import EchoError
 
-# sub-command name -> module under echo_ihg.cli (imported lazily so `echo-ihg --help` stays fast)
+# sub-command name -> module under echo_ihg.cli (imported lazily so `echo-ihg --help` stays fast), in the
+# order `echo-ihg --help` lists them: the order a newcomer uses them, then the building blocks
 COMMANDS: dict[str, str] = {
-    "track": "track",
-    "fit-codec": "fit_codec",
-    "prepare": "prepare",
-    "features": "features",
-    "render": "render",
-    "synth": "synth",
     "demo": "demo",
-    "train-sync": "train_sync",
-    "train": "train",
     "generate": "generate",
-    "evaluate": "evaluate",
     "serve": "serve",
+    "prepare": "prepare",
+    "synth": "synth",
+    "train": "train",
+    "evaluate": "evaluate",
+    "track": "track",
+    "render": "render",
+    "features": "features",
+    "fit-codec": "fit_codec",
+    "train-sync": "train_sync",
 }
 
 

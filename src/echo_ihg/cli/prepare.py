@@ -40,9 +40,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _register_pair(sub) -> None:
     p = sub.add_parser("pair", help="two single-person recordings, or one side-by-side recording",
-                       description="Two single-person recordings of one conversation (--a, --b), or one "
-                                   "recording that shows both people side by side (left = A, right = B). "
-                                   "Recordings of different lengths are trimmed to the shorter (warning).")
+                       description="Two single-person recordings of one conversation (--a, --b), or one\n"
+                                   "recording that shows both people side by side (left = A, right = B).\n"
+                                   "Recordings of different lengths are trimmed to the shorter (warning).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  echo-ihg prepare pair --a alice.mp4 --b bob.mp4 --transcript talk.srt "
+                              "-o sessions/train/s001")
     p.add_argument("--a", type=Path, help="recording of participant A (video with audio)")
     p.add_argument("--b", type=Path, help="recording of participant B (video with audio)")
     p.add_argument("--side-by-side", type=Path, metavar="REC", help="one recording, A on the left, B on the right")
@@ -63,8 +66,9 @@ REGISTRARS: list[Callable] = [_register_pair, _register_datasets]
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("prepare", help="turn raw recordings or datasets into session directories",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("prepare", help="turn your recordings or a public dataset into sessions",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg prepare pair --a alice.mp4 --b bob.mp4 -o sessions/train/s001")
     sub = p.add_subparsers(dest="source", metavar="SOURCE")
     for add_commands in REGISTRARS:
         add_commands(sub)

@@ -39,7 +39,9 @@ def register_dataset_commands(prepare_subparsers) -> None:
     for name in ADAPTERS:
         module = importlib.import_module(f"echo_ihg.data.adapters.{ADAPTERS[name]}")
         p = prepare_subparsers.add_parser(name, help=HELP.get(name, name), description=module.__doc__,
-                                          formatter_class=argparse.RawDescriptionHelpFormatter)
+                                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                                          epilog=f"example:\n  echo-ihg prepare {name} --root ~/datasets/{name} "
+                                                 f"-o sessions/ --workers 4")
         p.add_argument("--root", required=True, type=Path, help="the dataset's folder, as downloaded")
         p.add_argument("-o", "--out", required=True, type=Path,
                        help="output root: sessions go to OUT/<split>/<session_id>/")

@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("render", help="animate a portrait with landmarks and write an mp4",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("render", help="animate a portrait with a landmark motion into an mp4",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg render --portrait face.jpg --landmarks motion.npy --audio voice.wav -o avatar.mp4")
     p.add_argument("--portrait", required=True, help="portrait image (PNG, JPEG, ...)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--landmarks", help="(T, 478, 3) .npy landmark motion")

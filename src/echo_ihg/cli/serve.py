@@ -17,8 +17,9 @@ from echo_ihg.utils.config import load_config
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("serve", help="live streaming server with a browser page",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("serve", help="live: webcam and microphone in, avatar out, in a browser",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg serve --portrait me.jpg --max-sessions 1")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--token", default=None,

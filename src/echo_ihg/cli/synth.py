@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("synth", help="generate a synthetic dyadic corpus with known ground truth",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("synth", help="a synthetic conversation corpus with known ground truth",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg synth --sessions 8 --seconds 120 --seed 0 -o data/synth")
     p.add_argument("--sessions", type=int, default=None, help="number of sessions (default 8)")
     p.add_argument("--seconds", type=float, default=None, help="length of each session in seconds (default 120)")
     p.add_argument("--seed", type=int, default=None, help="corpus seed (default 0)")

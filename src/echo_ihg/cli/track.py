@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("track", help="face mesh landmarks (478 × 3) of a video or an image",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg track user.mp4 -o out/user")
     p.add_argument("input", metavar="VIDEO_OR_IMAGE", help="video (any container PyAV reads) or image")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--fps", type=float, default=FPS, help=f"video frame rate to resample to (default {FPS})")

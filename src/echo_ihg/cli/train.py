@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("train", help="train the motion generator (stage 1 or 2)", description=__doc__,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("train", help="train the motion generator on sessions (stage 1, then 2)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg train --stage 1 --data data/synth -o runs/s1 "
+                                     "--set model.size=small --set steps=1500")
     p.add_argument("--stage", type=int, choices=(1, 2), required=True)
     p.add_argument("--data", required=True, help="session root (with train/val/test splits)")
     p.add_argument("-o", "--out", required=True, help="run folder")

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("train-sync", help="train the motion lip-sync expert (LSE-D/LSE-C analogues)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser("train-sync", help="train the lip-sync expert behind LSE-D / LSE-C",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="example:\n  echo-ihg train-sync --data data/synth -o sync_expert.safetensors --steps 1500")
     p.add_argument("--data", required=True, help="root of a session corpus (with train/ and test/ or val/)")
     p.add_argument("-o", "--out", required=True, help="output weights (.safetensors); a .json is written next to it")
     p.add_argument("--split", default="train", help="training split (default train)")
