@@ -12,12 +12,13 @@ at run time):
             both packages are in scripts/setup.sh's apt_packages.
 
 Each clip (face × voice): the voice's utterances (VAD speech segments, ≤ 3 s) are laid out as phrases with
-1–2.5 s pauses; the user's face is the photo animated by the synthetic face rig (`synth.rig`, retargeted onto
-the photo with `render.retarget`, rendered by `render.meshwarp`): still head, 8 scripted smiles of 1.5 s at
-known times, a blink every ~4 s, jaw following the speech envelope. Video + speech → `user.mp4`.
+1–2.5 s pauses; the user's face is the photo (cropped to head and shoulders) animated by the synthetic face
+rig (`synth.rig`, retargeted onto the photo with `render.retarget`, rendered by `render.meshwarp`): still head,
+up to 8 scripted smiles of 1.5 s at known times (≥ 4.5 s apart: 8 in 60 s), a blink every 3–5 s, jaw following
+the speech envelope. Video + speech → `user.mp4`.
 
 The product path then runs on it: `Pipeline(checkpoint).generate(avatar portrait, silent avatar audio of the
-clip's length, user.mp4)`; the avatar's generated motion (`GenerateResult.motion`) is decoded onto the avatar's
+clip's length, user.mp4)` (ASR off: no transcript; deterministic and no extra install); the avatar's generated motion (`GenerateResult.motion`) is decoded onto the avatar's
 portrait (`inference.stages.AvatarMotionDecoder`) and measured with `motion.attributes.facial_attributes`
 (head_pitch in degrees, > 0 nose up; smile in inter-ocular units). Nothing is re-tracked from video.
 
@@ -292,7 +293,7 @@ def build_clip(face: str, voice: str, seconds: float, dest: Path, seed: int = 0,
     dest.mkdir(parents=True, exist_ok=True)
     photo = _write_png(dest / "face.png", face_image(face))
     renderer = MeshWarpRenderer(RenderConfig(size=size))
-    portrait = setup_portrait(photo, renderer)
+    portrait = setup_portrait(photo, renderer, crop=True)       # head and shoulders: the face fills the frame
     lm = user_landmarks(portrait, user_controls(T, onsets, audio, rng))
     frames = progress(renderer.render(portrait.state, lm), total=T, desc=f"user clip {face}×{voice}",
                       unit="frame", enabled=None if bars else False)
@@ -347,7 +348,8 @@ def clip_result(clip: Clip, att: dict[str, np.ndarray], vad: np.ndarray, seed: i
             "random": nod_dips(att["head_pitch"], random_times(ends, len(vad), seed=seed))}
     return {"clip": clip.name, "seconds": clip.seconds, "phrase_ends_vad": len(ends),
             "phrase_ends_scripted": len(clip.scripted_ends), "nod": _difference(dips["ends"], dips["random"]),
-            "smile": smile_response(ratios), "_dips": dips, "_ratios": ratios, "_ends": ends}
+            "smile": smile_response(ratios), "_dips": dips, "_ratios": ratios, "_ends": ends,
+            "_onsets": clip.smile_onsets, "_scripted_ends": clip.scripted_ends}
 
 
 def pooled(results: list[dict]) -> dict:
@@ -457,8 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         "model": model_name, "model_source": pipe.model_source, "header": header, "args": vars(args),
         "voices": {v: [str(p) for p in voice_files(v)] for v in args.voices},
         "rows": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
-        "per_clip": [{"clip": r["clip"], "phrase_ends_s": r.get("_ends"), "smile_ratios": r.get("_ratios")}
-                     for r in rows[:-1]]})
+        "per_clip": [{"clip": r["clip"], "phrase_ends_vad_s": r["_ends"], "phrase_ends_scripted_s": r["_scripted_ends"],
+                      "smile_onsets_s": r["_onsets"], "smile_ratios": r["_ratios"],
+                      "nod_dips_at_ends_deg": r["_dips"]["ends"]} for r in rows[:-1]]})
     figure(args.out / "listening_check.png", series)
     print(f"wrote {args.out / 'listening_check.json'}, .md and .png")
     return 0
