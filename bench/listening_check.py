@@ -52,6 +52,7 @@ import datetime
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -72,8 +73,8 @@ N_RANDOM = 200
 
 # ---- measures ----------------------------------------------------------------------------------------------
 def phrase_ends(speech: np.ndarray, min_pause_s: float = 0.5, bridge_s: float = 0.3) -> np.ndarray:
-    """Phrase-end times (s) from per-frame speech probability (T,): ends of speech runs (gaps < bridge_s
-    bridged) followed by ≥ min_pause_s of silence (or the clip's end)."""
+    """Phrase-end times (s) (E,) from per-frame speech probability (T,): ends of speech runs (gaps < bridge_s
+    bridged) followed by ≥ min_pause_s of silence or by silence up to the clip's end."""
     on = np.asarray(speech) > 0.5
     gaps = _runs(~on)
     for a, b in gaps:                      # bridge short silences inside a phrase
@@ -113,12 +114,14 @@ def random_times(events: np.ndarray, T: int, n: int = N_RANDOM, seed: int = 0, g
                            f"{len(ev)} phrase ends")
 
 
-def nod_response(pitch: np.ndarray, ends: np.ndarray, seed: int = 0) -> dict[str, float]:
+def nod_response(pitch: np.ndarray, ends: np.ndarray, seed: int = 0) -> dict[str, float | int | bool]:
     """Nod response at phrase ends (module docstring): pitch (T,) deg, ends (E,) s."""
     return _difference(nod_dips(pitch, ends), nod_dips(pitch, random_times(ends, len(pitch), seed=seed)))
 
 
-def _difference(ev: np.ndarray, ctl: np.ndarray) -> dict[str, float]:
+def _difference(ev: np.ndarray, ctl: np.ndarray) -> dict[str, float | int | bool]:
+    """Mean dip at events (E,) − at control times (R,), its SE (the control draws of one clip overlap, so their
+    term is somewhat underestimated; it is small next to the events' term), and the pass rule."""
     var = lambda x: float(np.var(x, ddof=1)) / len(x) if len(x) > 1 else float("nan")  # noqa: E731
     diff = float(ev.mean() - ctl.mean()) if len(ev) and len(ctl) else float("nan")
     se = float(np.sqrt(var(ev) + var(ctl)))
@@ -139,7 +142,8 @@ def smile_ratios(avatar: np.ndarray, user: np.ndarray, onsets: np.ndarray) -> np
     return smile_changes(avatar, onsets) / smile_changes(user, onsets)
 
 
-def smile_response(ratios: np.ndarray) -> dict[str, float]:
+def smile_response(ratios: np.ndarray) -> dict[str, float | int | bool]:
+    """Mean and SE of the per-onset ratios (E,), and whether the mean reaches the 0.20 target."""
     n = len(ratios)
     se = float(np.std(ratios, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
     mean = float(ratios.mean()) if n else float("nan")
@@ -188,15 +192,30 @@ def utterances(voice: str, max_s: float = 3.0, min_s: float = 0.4) -> list[np.nd
     return [u for u in out if len(u) >= min_s * SAMPLE_RATE]
 
 
+def phrases(utts: list[np.ndarray], rng: np.random.Generator, min_s: float = 1.0, max_s: float = 3.0,
+            gap_s: float = 0.12) -> Iterator[np.ndarray]:
+    """Endless phrases of 1–3 s: utterances in random order, joined with short gaps (which the phrase-end
+    detector bridges) until at least min_s long; each (n,) float32."""
+    order = iter(rng.permutation(np.resize(np.arange(len(utts)), 100_000)))
+    gap = np.zeros(int(gap_s * SAMPLE_RATE), np.float32)
+    while True:
+        phrase = utts[int(next(order))]
+        while len(phrase) < min_s * SAMPLE_RATE:
+            u = utts[int(next(order))]
+            if len(phrase) + len(gap) + len(u) > max_s * SAMPLE_RATE:
+                break
+            phrase = np.concatenate([phrase, gap, u])
+        yield phrase
+
+
 def speech_track(utts: list[np.ndarray], seconds: float, rng: np.random.Generator,
                  pause_s: tuple[float, float] = (1.0, 2.5)) -> tuple[np.ndarray, np.ndarray]:
-    """Phrases (utterances in random order) separated by pauses -> audio (N,) float32 of `seconds`, and the
-    scripted phrase-end times (s) (E,)."""
+    """Phrases (`phrases`) separated by pauses -> audio (N,) float32 of `seconds`, and the scripted phrase-end
+    times (s) (E,)."""
     n = int(seconds * SAMPLE_RATE)
     audio, ends = np.zeros(n, np.float32), []
     t = int(1.0 * SAMPLE_RATE)
-    for k in rng.permutation(np.resize(np.arange(len(utts)), 10_000)):
-        u = utts[int(k)]
+    for u in phrases(utts, rng):
         if t + len(u) > n:
             break
         audio[t: t + len(u)] = u
@@ -374,37 +393,52 @@ def table(rows: list[dict], header: str) -> str:
 
 
 def figure(dest: Path, series: list[dict]) -> None:
-    """Event-locked means per clip: avatar pitch around phrase ends vs random times; avatar and user smile
-    around smile onsets (scaled to the user's change)."""
+    """Event-locked means per clip: avatar pitch after phrase ends (and at random times); avatar and user smile
+    around smile onsets (scaled to the user's change). series: per clip {"pitch", "smile", "user_smile": (T,),
+    "ends", "random", "onsets": (E,) s, "clip": name}."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
-    lag = np.arange(-FPS, 2 * FPS) / FPS
-    for s in series:
-        hp = _highpass(np.asarray(s["pitch"], np.float64), 1.5)
-        for times, style in ((s["ends"], "-"), (s["random"], ":")):
-            w = _peri(hp, _inside(times, len(hp), -1.0, 2.0), -1.0, 2.0)
-            if len(w):
-                ax[0].plot(lag, w.mean(0), style, label=f"{s['clip']} {'ends' if style == '-' else 'random'}")
-        on = _inside(s["onsets"], len(s["smile"]), -1.0, 2.0)
-        u = _peri(np.asarray(s["user_smile"], np.float64), on, -1.0, 2.0)
-        a = _peri(np.asarray(s["smile"], np.float64), on, -1.0, 2.0)
-        if len(u):
-            scale = float(np.ptp(u.mean(0))) or 1.0
-            ax[1].plot(lag, (a.mean(0) - a.mean(0)[:FPS].mean()) / scale, label=f"{s['clip']} avatar")
-            ax[1].plot(lag, (u.mean(0) - u.mean(0)[:FPS].mean()) / scale, "k:", lw=0.8)
-    ax[0].set(title="avatar head pitch (high-passed) around user phrase ends", xlabel="s after event", ylabel="deg")
-    ax[1].set(title="smile around user smile onsets (dotted: user), / user change", xlabel="s after onset")
-    for a_ in ax:
-        a_.axvline(0, color="grey", lw=0.5)
-        a_.legend(fontsize=6)
+    _pitch_panel(ax[0], series)
+    _smile_panel(ax[1], series)
+    for a in ax:
+        a.axvline(0, color="grey", lw=0.5)
+        a.legend(fontsize=6)
     fig.tight_layout()
     with atomic_path(dest) as tmp:
         fig.savefig(tmp, dpi=100)
     plt.close(fig)
+
+
+def _locked(x: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Windows −1…+2 s around the times (s) inside x (T,) -> (E, 3·FPS)."""
+    return _peri(np.asarray(x, np.float64), _inside(times, len(x), -1.0, 2.0), -1.0, 2.0)
+
+
+def _pitch_panel(ax, series: list[dict]) -> None:
+    lag, ctl = np.arange(-FPS, 2 * FPS) / FPS, []
+    for s in series:
+        hp = _highpass(np.asarray(s["pitch"], np.float64), 1.5)
+        w = _locked(hp, s["ends"])
+        if len(w):
+            ax.plot(lag, w.mean(0), label=f"{s['clip']} (n={len(w)})")
+        ctl.append(_locked(hp, s["random"]))
+    ax.plot(lag, np.concatenate(ctl).mean(0), "k:", label="random times (all clips)")
+    ax.set(title="avatar head pitch (high-passed) after user phrase ends", xlabel="s after event", ylabel="deg")
+
+
+def _smile_panel(ax, series: list[dict]) -> None:
+    lag = np.arange(-FPS, 2 * FPS) / FPS
+    for s in series:
+        u, a = _locked(s["user_smile"], s["onsets"]), _locked(s["smile"], s["onsets"])
+        if len(u):
+            scale = float(np.ptp(u.mean(0))) or 1.0
+            ax.plot(lag, (a.mean(0) - a.mean(0)[:FPS].mean()) / scale, label=f"{s['clip']} avatar")
+            ax.plot(lag, (u.mean(0) - u.mean(0)[:FPS].mean()) / scale, "k:", lw=0.8)
+    ax.set(title="smile around user smile onsets (dotted: user), / user change", xlabel="s after onset")
 
 
 # ---- main --------------------------------------------------------------------------------------------------

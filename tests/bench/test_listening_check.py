@@ -100,3 +100,29 @@ def test_build_clip_from_a_real_photo_and_real_speech(tmp_path):
     ends = lc.phrase_ends(speech_probability(load_audio(clip.video)))
     assert len(ends) == len(clip.scripted_ends)
     assert np.abs(ends - clip.scripted_ends).max() < 0.3
+
+
+def test_report_pools_clips_and_writes_the_figure(tmp_path):
+    """clip_result → pooled → table → figure on planted motion: the pooled row reads the planted responses."""
+    rng = np.random.default_rng(3)
+    onsets = lc.smile_onsets(60.0, rng)
+    user = _smiles(onsets, 0.08)
+    vad = np.zeros(T)
+    for e in ENDS:
+        vad[int((e - 1.5) * FPS): int(e * FPS)] = 1.0
+    rows, series = [], []
+    for k in range(2):
+        clip = lc.Clip(f"c{k}", tmp_path / "user.mp4", 60.0, onsets, ENDS, user)
+        att = {"head_pitch": _pitch(rng, ENDS, 3.0), "smile": 0.5 * user + rng.normal(0, 0.002, T)}
+        rows.append(lc.clip_result(clip, att, vad))
+        series.append({"clip": clip.name, "pitch": att["head_pitch"], "smile": att["smile"], "user_smile": user,
+                       "ends": rows[-1]["_ends"], "random": lc.random_times(rows[-1]["_ends"], T),
+                       "onsets": onsets})
+    pooled = lc.pooled(rows)
+    assert np.allclose(rows[0]["_ends"], ENDS, atol=1 / FPS) and pooled["phrase_ends_vad"] == 2 * len(ENDS)
+    assert pooled["nod"]["pass"] and 2.4 < pooled["nod"]["response_deg"] < 3.3
+    assert pooled["smile"]["n_onsets"] == 16 and abs(pooled["smile"]["response"] - 0.5) < 0.02
+    text = lc.table(rows + [pooled], "header")
+    assert text.count("\n| ") == 4 and "| pooled | 120 |" in text
+    lc.figure(tmp_path / "f.png", series)
+    assert (tmp_path / "f.png").stat().st_size > 10_000
