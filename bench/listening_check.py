@@ -18,9 +18,10 @@ up to 8 scripted smiles of 1.5 s at known times (≥ 4.5 s apart: 8 in 60 s), a 
 the speech envelope. Video + speech → `user.mp4`.
 
 The product path then runs on it: `Pipeline(checkpoint).generate(avatar portrait, silent avatar audio of the
-clip's length, user.mp4)` (ASR off: no transcript; deterministic and no extra install); the avatar's generated motion (`GenerateResult.motion`) is decoded onto the avatar's
-portrait (`inference.stages.AvatarMotionDecoder`) and measured with `motion.attributes.facial_attributes`
-(head_pitch in degrees, > 0 nose up; smile in inter-ocular units). Nothing is re-tracked from video.
+clip's length, user.mp4)` (ASR off: no transcript; deterministic, no extra install). The avatar's generated
+motion (`GenerateResult.motion`) is decoded onto the avatar's portrait (`inference.stages.AvatarMotionDecoder`)
+and measured with `motion.attributes.facial_attributes` (head_pitch in degrees, > 0 nose up; smile in
+inter-ocular units). Nothing is re-tracked from video.
 
 Measures (per clip and pooled over clips):
 
@@ -57,7 +58,7 @@ from typing import Iterator
 import numpy as np
 
 from echo_ihg.constants import FPS, SAMPLE_RATE
-from echo_ihg.errors import InputError
+from echo_ihg.errors import EchoError, InputError
 from echo_ihg.synth.detectors import _highpass, _peri
 from echo_ihg.utils.atomic import atomic_path, write_json, write_text
 from echo_ihg.utils.progress import progress
@@ -361,17 +362,20 @@ def random_model(dest: Path) -> Path:
 
 # ---- report ------------------------------------------------------------------------------------------------
 def clip_result(clip: Clip, att: dict[str, np.ndarray], vad: np.ndarray, seed: int = 0) -> dict:
+    """One clip's row: att the avatar's attributes {"head_pitch", "smile": (T,)}, vad the user's speech
+    probability (T,). Keys starting with "_" hold the per-event arrays (for pooling, the JSON and the figure)."""
     ends = phrase_ends(vad)
     ratios = smile_ratios(att["smile"], clip.user_smile, clip.smile_onsets)
-    dips = {"ends": nod_dips(att["head_pitch"], ends),
-            "random": nod_dips(att["head_pitch"], random_times(ends, len(vad), seed=seed))}
+    rand = random_times(ends, len(vad), seed=seed)
+    dips = {"ends": nod_dips(att["head_pitch"], ends), "random": nod_dips(att["head_pitch"], rand)}
     return {"clip": clip.name, "seconds": clip.seconds, "phrase_ends_vad": len(ends),
             "phrase_ends_scripted": len(clip.scripted_ends), "nod": _difference(dips["ends"], dips["random"]),
-            "smile": smile_response(ratios), "_dips": dips, "_ratios": ratios, "_ends": ends,
+            "smile": smile_response(ratios), "_dips": dips, "_ratios": ratios, "_ends": ends, "_random": rand,
             "_onsets": clip.smile_onsets, "_scripted_ends": clip.scripted_ends}
 
 
 def pooled(results: list[dict]) -> dict:
+    """The pooled row: every clip's phrase-end dips, random-time dips and smile ratios together."""
     cat = lambda key, k: np.concatenate([r[key][k] if k else r[key] for r in results])  # noqa: E731
     return {"clip": "pooled", "seconds": sum(r["seconds"] for r in results),
             "phrase_ends_vad": sum(r["phrase_ends_vad"] for r in results),
@@ -381,6 +385,7 @@ def pooled(results: list[dict]) -> dict:
 
 
 def table(rows: list[dict], header: str) -> str:
+    """Markdown: the header line, then one line per row."""
     lines = [header, "",
              "| clip | s | phrase ends (VAD / scripted) | nod response (deg) ± SE | nod ≥ 1° & > 2 SE | "
              "smile response ± SE (n) | smile ≥ 0.20 |", "|---|---|---|---|---|---|---|"]
@@ -442,36 +447,61 @@ def _smile_panel(ax, series: list[dict]) -> None:
 
 
 # ---- main --------------------------------------------------------------------------------------------------
-def run_clip(pipe, portrait: Path, face: str, voice: str, args) -> tuple[dict, dict]:
+def run_clip(pipe, portrait: Path, face: str, voice: str, args: argparse.Namespace) -> tuple[dict, dict]:
+    """Build one clip, run the pipeline on it, measure -> (result row, figure series)."""
     dest = args.out / f"{face}_{voice}"
     clip = build_clip(face, voice, args.seconds, dest, seed=args.seed)
     att, vad = avatar_attributes(pipe, portrait, clip, dest)
     res = clip_result(clip, att, vad, seed=args.seed)
     series = {"clip": clip.name, "pitch": att["head_pitch"], "smile": att["smile"], "user_smile": clip.user_smile,
-              "ends": res["_ends"], "random": random_times(res["_ends"], len(vad), seed=args.seed),
-              "onsets": clip.smile_onsets}
+              "ends": res["_ends"], "random": res["_random"], "onsets": clip.smile_onsets}
     return res, series
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, default=None, help="model (default: the bundled default model)")
-    ap.add_argument("--random-model", action="store_true", help="a randomly initialised model (development)")
-    ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--steps", type=int, default=4)
+    model = ap.add_mutually_exclusive_group()
+    model.add_argument("--checkpoint", type=Path, default=None, help="model (default: the bundled default model)")
+    model.add_argument("--random-model", action="store_true", help="a randomly initialised model (development)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of each user clip (≥ 10)")
+    ap.add_argument("--steps", type=int, default=4, help="sampler steps per chunk")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/listening_check"))
-    ap.add_argument("--faces", nargs="+", default=["astronaut", "lfw0"])
-    ap.add_argument("--voices", nargs="+", default=list(VOICES))
+    ap.add_argument("--faces", nargs="+", default=["astronaut", "lfw0"], help="astronaut, lfw0 … lfw99")
+    ap.add_argument("--voices", nargs="+", default=list(VOICES), choices=list(VOICES))
     ap.add_argument("--portrait", type=Path, default=None, help="avatar portrait (default: bundled Grace Hopper)")
     args = ap.parse_args(argv)
     if args.seconds < 10:
-        raise InputError(None, "--seconds must be ≥ 10 (8 smiles of 1.5 s and phrase ends need room)")
+        raise InputError(None, "--seconds must be ≥ 10 (smiles and phrase ends need room)")
+    for v in args.voices:
+        voice_files(v)                      # fail early, naming the package
+    for f in args.faces:
+        face_image(f)
+    return args
+
+
+def write_report(out: Path, rows: list[dict], series: list[dict], header: str, meta: dict) -> None:
+    """Print the table; write OUT/listening_check.{md,json,png} (atomically)."""
+    text = table(rows, header)
+    print(text)
+    write_text(out / "listening_check.md", text)
+    write_json(out / "listening_check.json", {
+        **meta, "header": header,
+        "rows": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
+        "per_clip": [{"clip": r["clip"], "phrase_ends_vad_s": r["_ends"],
+                      "phrase_ends_scripted_s": r["_scripted_ends"], "smile_onsets_s": r["_onsets"],
+                      "smile_ratios": r["_ratios"], "nod_dips_at_ends_deg": r["_dips"]["ends"]}
+                     for r in rows if "_ends" in r]})
+    figure(out / "listening_check.png", series)
+    print(f"wrote {out / 'listening_check.json'}, .md and .png")
+
+
+def main(argv: list[str] | None = None) -> int:
     from echo_ihg.assets import default_user_portrait
     from echo_ihg.inference.pipeline import Pipeline, PipelineConfig
 
-    for v in args.voices:
-        voice_files(v)                      # fail early, naming the package
+    args = parse_args(argv)
+    load_start = os.getloadavg()[0]
     ckpt, model_name = args.checkpoint, str(args.checkpoint or "bundled default model")
     if args.random_model:
         ckpt, model_name = random_model(args.out / "random_model.safetensors"), "random weights (default size)"
@@ -484,22 +514,18 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(r)
             series.append(s)
     rows.append(pooled(rows))
-    header = (f"listening check — model: {model_name}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} "
-              f"UTC; load average {os.getloadavg()[0]:.2f}; steps {args.steps}; {args.seconds:g} s clips")
-    text = table(rows, header)
-    print(text)
-    write_text(args.out / "listening_check.md", text)
-    write_json(args.out / "listening_check.json", {
-        "model": model_name, "model_source": pipe.model_source, "header": header, "args": vars(args),
-        "voices": {v: [str(p) for p in voice_files(v)] for v in args.voices},
-        "rows": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
-        "per_clip": [{"clip": r["clip"], "phrase_ends_vad_s": r["_ends"], "phrase_ends_scripted_s": r["_scripted_ends"],
-                      "smile_onsets_s": r["_onsets"], "smile_ratios": r["_ratios"],
-                      "nod_dips_at_ends_deg": r["_dips"]["ends"]} for r in rows[:-1]]})
-    figure(args.out / "listening_check.png", series)
-    print(f"wrote {args.out / 'listening_check.json'}, .md and .png")
+    header = (f"listening check — model: {model_name}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}"
+              f" UTC; load average {load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end; steps {args.steps}; "
+              f"{args.seconds:g}-s clips; avatar {portrait.name}")
+    meta = {"model": model_name, "model_source": pipe.model_source, "args": vars(args),
+            "voices": {v: [str(p) for p in voice_files(v)] for v in args.voices}}
+    write_report(args.out, rows, series, header, meta)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except EchoError as exc:            # a missing package / file, a model that does not load: one line
+        print(f"listening_check: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -116,7 +116,7 @@ def test_report_pools_clips_and_writes_the_figure(tmp_path):
         att = {"head_pitch": _pitch(rng, ENDS, 3.0), "smile": 0.5 * user + rng.normal(0, 0.002, T)}
         rows.append(lc.clip_result(clip, att, vad))
         series.append({"clip": clip.name, "pitch": att["head_pitch"], "smile": att["smile"], "user_smile": user,
-                       "ends": rows[-1]["_ends"], "random": lc.random_times(rows[-1]["_ends"], T),
+                       "ends": rows[-1]["_ends"], "random": rows[-1]["_random"],
                        "onsets": onsets})
     pooled = lc.pooled(rows)
     assert np.allclose(rows[0]["_ends"], ENDS, atol=1 / FPS) and pooled["phrase_ends_vad"] == 2 * len(ENDS)
