@@ -33,7 +33,8 @@ Measures (per clip and pooled over clips):
                    dip at ≥ 200 random times ≥ 1 s from every phrase end; SE = sqrt(var_ends / n_ends +
                    var_random / n_random). Passes when response ≥ 1° and response > 2 SE.
     smile response for each scripted smile onset o: (avatar smile mean over o + 0.3 … o + 1.5 s − mean over
-                   o − 1 … o) / (the same change of the user's rendered smile); mean and SE over onsets
+                   o − 1 … o) / (the same change of the user's scripted smile: the smile attribute of the user's
+                   landmarks rendered without the speech jaw); mean and SE over onsets
                    (pooled: over all onsets of all clips). Target ≥ 0.20.
 
     .venv/bin/python bench/listening_check.py [--checkpoint PATH] [--seconds 60] [--steps 4]
@@ -294,7 +295,8 @@ class Clip:
     seconds: float
     smile_onsets: np.ndarray          # (S,) s, scripted
     scripted_ends: np.ndarray         # (E,) s, scripted phrase ends
-    user_smile: np.ndarray            # (T,) smile attribute of the rendered user landmarks
+    user_smile: np.ndarray            # (T,) the scripted smile: smile attribute of the user's landmarks without
+                                      # the speech jaw (an open jaw moves the lip centre the attribute measures from)
 
 
 def build_clip(face: str, voice: str, seconds: float, dest: Path, seed: int = 0, size: int = 256,
@@ -305,6 +307,7 @@ def build_clip(face: str, voice: str, seconds: float, dest: Path, seed: int = 0,
     from echo_ihg.motion.attributes import facial_attributes
     from echo_ihg.render.base import RenderConfig
     from echo_ihg.render.meshwarp import MeshWarpRenderer
+    from echo_ihg.synth.controls import CONTROL_INDEX as CI
 
     rng = np.random.default_rng([seed, sum(map(ord, face + voice))])
     audio, ends = speech_track(utterances(voice), seconds, rng)
@@ -314,11 +317,13 @@ def build_clip(face: str, voice: str, seconds: float, dest: Path, seed: int = 0,
     photo = _write_png(dest / "face.png", face_image(face))
     renderer = MeshWarpRenderer(RenderConfig(size=size))
     portrait = setup_portrait(photo, renderer, crop=True)       # head and shoulders: the face fills the frame
-    lm = user_landmarks(portrait, user_controls(T, onsets, audio, rng))
+    controls = user_controls(T, onsets, audio, rng)
+    lm = user_landmarks(portrait, controls)
     frames = progress(renderer.render(portrait.state, lm), total=T, desc=f"user clip {face}×{voice}",
                       unit="frame", enabled=None if bars else False)
     write_mp4(dest / "user.mp4", frames, fps=FPS, audio=audio)
-    smile = facial_attributes(lm, portrait.aspect)["smile"]
+    controls[:, CI["jaw_open"]] = 0.0
+    smile = facial_attributes(user_landmarks(portrait, controls), portrait.aspect)["smile"]
     return Clip(f"{face}×{voice}", dest / "user.mp4", T / FPS, onsets, ends, smile)
 
 
