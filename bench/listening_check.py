@@ -35,7 +35,9 @@ Measures (per clip and pooled over clips):
     smile response for each scripted smile onset o: (avatar smile mean over o + 0.3 … o + 1.5 s − mean over
                    o − 1 … o) / (the same change of the user's scripted smile: the smile attribute of the user's
                    landmarks rendered without the speech jaw); mean and SE over onsets
-                   (pooled: over all onsets of all clips). Target ≥ 0.20.
+                   (pooled: over all onsets of all clips). Target ≥ 0.20. Control: the avatar's change half-way
+                   between the user's smiles (onset + half the median spacing) over the same denominators (≈ 0
+                   for a model that does not follow the user's smiles).
 
     .venv/bin/python bench/listening_check.py [--checkpoint PATH] [--seconds 60] [--steps 4]
         [--out runs/listening_check] [--faces astronaut lfw0] [--voices alsa librivox] [--random-model]
@@ -142,6 +144,15 @@ def smile_changes(smile: np.ndarray, onsets: np.ndarray) -> np.ndarray:
 def smile_ratios(avatar: np.ndarray, user: np.ndarray, onsets: np.ndarray) -> np.ndarray:
     """Avatar smile change / user smile change per onset: avatar, user (T,) smiles, onsets (E,) s -> (E,)."""
     return smile_changes(avatar, onsets) / smile_changes(user, onsets)
+
+
+def smile_control_ratios(avatar: np.ndarray, user: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+    """The control: the avatar's smile change half-way between the user's smiles (onsets + half their median
+    spacing, where the user does not smile) / the user's change at the onsets; (E',) over the onsets whose
+    shifted windows fit the clip."""
+    shift = 0.5 * float(np.median(np.diff(onsets))) if len(onsets) > 1 else 3.0
+    keep = _inside(onsets + shift, len(avatar), SMILE_BEFORE_S[0], SMILE_AFTER_S[1]) - shift
+    return smile_changes(avatar, keep + shift) / smile_changes(user, keep)
 
 
 def smile_response(ratios: np.ndarray) -> dict[str, float | int | bool]:
@@ -371,11 +382,13 @@ def clip_result(clip: Clip, att: dict[str, np.ndarray], vad: np.ndarray, seed: i
     probability (T,). Keys starting with "_" hold the per-event arrays (for pooling, the JSON and the figure)."""
     ends = phrase_ends(vad)
     ratios = smile_ratios(att["smile"], clip.user_smile, clip.smile_onsets)
+    control = smile_control_ratios(att["smile"], clip.user_smile, clip.smile_onsets)
     rand = random_times(ends, len(vad), seed=seed)
     dips = {"ends": nod_dips(att["head_pitch"], ends), "random": nod_dips(att["head_pitch"], rand)}
     return {"clip": clip.name, "seconds": clip.seconds, "phrase_ends_vad": len(ends),
             "phrase_ends_scripted": len(clip.scripted_ends), "nod": _difference(dips["ends"], dips["random"]),
-            "smile": smile_response(ratios), "_dips": dips, "_ratios": ratios, "_ends": ends, "_random": rand,
+            "smile": smile_response(ratios), "smile_control": smile_response(control), "_control": control,
+            "_dips": dips, "_ratios": ratios, "_ends": ends, "_random": rand,
             "_onsets": clip.smile_onsets, "_scripted_ends": clip.scripted_ends}
 
 
@@ -386,19 +399,20 @@ def pooled(results: list[dict]) -> dict:
             "phrase_ends_vad": sum(r["phrase_ends_vad"] for r in results),
             "phrase_ends_scripted": sum(r["phrase_ends_scripted"] for r in results),
             "nod": _difference(cat("_dips", "ends"), cat("_dips", "random")),
-            "smile": smile_response(cat("_ratios", None))}
+            "smile": smile_response(cat("_ratios", None)), "smile_control": smile_response(cat("_control", None))}
 
 
 def table(rows: list[dict], header: str) -> str:
     """Markdown: the header line, then one line per row."""
     lines = [header, "",
              "| clip | s | phrase ends (VAD / scripted) | nod response (deg) ± SE | nod ≥ 1° & > 2 SE | "
-             "smile response ± SE (n) | smile ≥ 0.20 |", "|---|---|---|---|---|---|---|"]
+             "smile response ± SE (n) | smile ≥ 0.20 | smile control ± SE |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        n, s = r["nod"], r["smile"]
+        n, s, c = r["nod"], r["smile"], r["smile_control"]
         lines.append(f"| {r['clip']} | {r['seconds']:.0f} | {r['phrase_ends_vad']} / {r['phrase_ends_scripted']} | "
                      f"{n['response_deg']:+.2f} ± {n['se_deg']:.2f} | {'yes' if n['pass'] else 'no'} | "
-                     f"{s['response']:+.3f} ± {s['se']:.3f} ({s['n_onsets']}) | {'yes' if s['pass'] else 'no'} |")
+                     f"{s['response']:+.3f} ± {s['se']:.3f} ({s['n_onsets']}) | {'yes' if s['pass'] else 'no'} | "
+                     f"{c['response']:+.3f} ± {c['se']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -495,7 +509,8 @@ def write_report(out: Path, rows: list[dict], series: list[dict], header: str, m
         "rows": [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows],
         "per_clip": [{"clip": r["clip"], "phrase_ends_vad_s": r["_ends"],
                       "phrase_ends_scripted_s": r["_scripted_ends"], "smile_onsets_s": r["_onsets"],
-                      "smile_ratios": r["_ratios"], "nod_dips_at_ends_deg": r["_dips"]["ends"]}
+                      "smile_ratios": r["_ratios"], "smile_control_ratios": r["_control"],
+                      "nod_dips_at_ends_deg": r["_dips"]["ends"]}
                      for r in rows if "_ends" in r]})
     figure(out / "listening_check.png", series)
     print(f"wrote {out / 'listening_check.json'}, .md and .png")

@@ -67,6 +67,8 @@ def test_smile_response_recovers_planted_gain():
     avatar = 0.3 * user + rng.normal(0, 0.002, T)
     r = lc.smile_response(lc.smile_ratios(avatar, user, onsets))
     assert r["n_onsets"] == 8 and abs(r["response"] - 0.3) < 0.02 and r["pass"]
+    ctl = lc.smile_control_ratios(avatar, user, onsets)      # between the user's smiles: no change
+    assert len(ctl) >= 7 and abs(ctl.mean()) < 0.02
     away = lc.smile_response(lc.smile_ratios(np.roll(avatar, 2 * FPS), user, onsets))  # smiles 2 s late
     assert abs(away["response"]) < 0.05 and not away["pass"]
 
@@ -122,6 +124,7 @@ def test_report_pools_clips_and_writes_the_figure(tmp_path):
     assert np.allclose(rows[0]["_ends"], ENDS, atol=1 / FPS) and pooled["phrase_ends_vad"] == 2 * len(ENDS)
     assert pooled["nod"]["pass"] and 2.4 < pooled["nod"]["response_deg"] < 3.3
     assert pooled["smile"]["n_onsets"] == 16 and abs(pooled["smile"]["response"] - 0.5) < 0.02
+    assert abs(pooled["smile_control"]["response"]) < 0.02
     text = lc.table(rows + [pooled], "header")
     assert text.count("\n| ") == 4 and "| pooled | 120 |" in text
     lc.figure(tmp_path / "f.png", series)
