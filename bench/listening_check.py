@@ -36,8 +36,9 @@ Measures (per clip and pooled over clips):
                    o − 1 … o) / (the same change of the user's scripted smile: the smile attribute of the user's
                    landmarks rendered without the speech jaw); mean and SE over onsets
                    (pooled: over all onsets of all clips). Target ≥ 0.20. Control: the avatar's change half-way
-                   between the user's smiles (onset + half the median spacing) over the same denominators (≈ 0
-                   for a model that does not follow the user's smiles).
+                   between the user's smiles (onset + half the median spacing) over the same denominators: ≈ 0
+                   for a model that does not follow the user's smiles; < 0 for one that follows them slowly (its
+                   smile is still decaying from the previous one there), so it bounds the null from below.
 
     .venv/bin/python bench/listening_check.py [--checkpoint PATH] [--seconds 60] [--steps 4]
         [--out runs/listening_check] [--faces astronaut lfw0] [--voices alsa librivox] [--random-model]
