@@ -6,7 +6,7 @@ at run time):
 
     faces   skimage.data.astronaut() ("astronaut") and skimage.data.lfw_subset() faces ("lfw<N>", N = 0..99,
             upscaled as in `motion.sample_faces`), from the scikit-image wheel
-    voices  "alsa":     Debian alsa-utils, /usr/share/sounds/alsa/*.wav (a man saying "Front Center", ...)
+    voices  "alsa":     Debian alsa-utils, /usr/share/sounds/alsa/*.wav (a recorded voice saying "Front Center", ...)
             "librivox": Debian pocketsphinx-testdata, /usr/share/pocketsphinx/test/data/librivox/*.wav
                         (a LibriVox reader of Sense and Sensibility; cut into phrases at its pauses)
             both packages are in scripts/setup.sh's apt_packages.
