@@ -9,6 +9,9 @@ STAMP="$VENV/.echo-ihg-setup"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 
 apt_packages=(espeak-ng libespeak-ng1 chromium)  # chromium: the serve browser test (headless)
+# real recorded human speech for bench/listening_check.py: alsa-utils ships /usr/share/sounds/alsa/*.wav
+# ("Front Center", ...); pocketsphinx-testdata ships LibriVox read speech (test/data/librivox/*.wav)
+apt_packages+=(alsa-utils pocketsphinx-testdata)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
