@@ -17,10 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-import numpy as np
 import torch
 
-from echo_ihg.data.windows import Candidate, WindowDataset, batch_rows, hash_seed
+from echo_ihg.data.windows import Candidate, StepBatchSampler, WindowDataset, hash_seed
 from echo_ihg.errors import InputError
 
 
@@ -44,16 +43,12 @@ def _walk(pairs: list[tuple[int, str]], lengths: dict[int, int], chunk: int, see
         epoch += 1
 
 
-class StreamBatchSampler:
+class StreamBatchSampler(StepBatchSampler):
     """Yields this rank's rows of the global batch of steps start, start + 1, ... as `StreamWindow`s."""
 
     def __init__(self, dataset: WindowDataset, global_batch: int, seed: int, start_step: int = 0,
                  steps: int | None = None):
-        shards = dataset.spec.data.shards
-        if global_batch % shards:
-            raise InputError(None, f"the global batch {global_batch} must be a multiple of data.shards {shards}")
-        self.ds, self.per_shard = dataset, global_batch // shards
-        self.start, self.steps = start_step, steps
+        super().__init__(dataset, global_batch, seed, start_step, steps)
         chunk = dataset.spec.chunk
         for v in dataset.shards:
             if not any(dataset.lengths[i] >= chunk for i, _ in dataset.shard_pairs[v]):
@@ -64,16 +59,6 @@ class StreamBatchSampler:
             for _ in range(start_step):
                 next(walk)
 
-    def __iter__(self) -> Iterator[list[StreamWindow]]:
-        step = self.start
-        while self.steps is None or step < self.start + self.steps:
-            yield [next(walk) for walk in self._walks]
-            step += 1
-
-    def __len__(self) -> int:
-        if self.steps is None:
-            raise TypeError("endless sampler")
-        return self.steps
-
-    def rows(self) -> np.ndarray:
-        return batch_rows(self.ds.shards, self.per_shard)
+    def batch(self, step: int) -> list[StreamWindow]:
+        """The rows of `step`: consecutive calls only (each row's walk advances by one window)."""
+        return [next(walk) for walk in self._walks]

@@ -239,12 +239,10 @@ def hash_seed(*parts: int) -> int:
     return x & 0x7FFFFFFFFFFFFFFF
 
 
-class ShardedBatchSampler:
-    """Yields this rank's part of the global batch of steps start, start + 1, ... (dataset indices).
-
-    global_batch must be a multiple of the number of shards; each shard gives batch/shards samples per step.
-    `rows(rank, world)` tells which rows of the global batch (in shard order) this rank holds.
-    """
+class StepBatchSampler:
+    """Yields this rank's part of the global batch of steps start, start + 1, ... (`batch(step)`, called for
+    consecutive steps). global_batch must be a multiple of the number of shards; each shard gives batch/shards
+    samples per step; `rows()` tells which rows of the global batch (in shard order) this rank holds."""
 
     def __init__(self, dataset: WindowDataset, global_batch: int, seed: int, start_step: int = 0,
                  steps: int | None = None):
@@ -253,6 +251,31 @@ class ShardedBatchSampler:
             raise InputError(None, f"the global batch {global_batch} must be a multiple of data.shards {shards}")
         self.ds, self.per_shard, self.seed = dataset, global_batch // shards, seed
         self.start, self.steps = start_step, steps
+
+    def batch(self, step: int) -> list:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[list]:
+        step = self.start
+        while self.steps is None or step < self.start + self.steps:
+            yield self.batch(step)
+            step += 1
+
+    def __len__(self) -> int:
+        if self.steps is None:
+            raise TypeError("endless sampler")
+        return self.steps
+
+    def rows(self) -> np.ndarray:
+        return batch_rows(self.ds.shards, self.per_shard)
+
+
+class ShardedBatchSampler(StepBatchSampler):
+    """Random windows: shard v's sample stream is a chain of seeded permutations of its items (dataset indices)."""
+
+    def __init__(self, dataset: WindowDataset, global_batch: int, seed: int, start_step: int = 0,
+                 steps: int | None = None):
+        super().__init__(dataset, global_batch, seed, start_step, steps)
         self._perm: dict[int, tuple[int, np.ndarray]] = {}     # shard -> (epoch, permutation)
 
     def _at(self, v: int, k: int) -> int:
@@ -267,20 +290,6 @@ class ShardedBatchSampler:
     def batch(self, step: int) -> list[int]:
         b = self.per_shard
         return [self._at(v, k) for v in self.ds.shards for k in range(step * b, (step + 1) * b)]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        step = self.start
-        while self.steps is None or step < self.start + self.steps:
-            yield self.batch(step)
-            step += 1
-
-    def __len__(self) -> int:
-        if self.steps is None:
-            raise TypeError("endless sampler")
-        return self.steps
-
-    def rows(self) -> np.ndarray:
-        return batch_rows(self.ds.shards, self.per_shard)
 
 
 def batch_rows(shards: Sequence[int], per_shard: int) -> np.ndarray:
