@@ -184,7 +184,9 @@ def cpu_profile(checkpoint: Path | None, overrides: list[str], jpegs: list[bytes
         for k in range(n):
             lm = timed("track", user.track, P.VideoFrame(k, 0.0, jpegs[k % len(jpegs)]), 10 ** 7, print)
             timed("user audio", user.add_audio, [np.zeros(640, np.float32)], 10)
-            gen.push_user(*timed("encode", user.frame, lm))
+            frame = timed("encode", user.frame, lm)            # None while the user stream's delay fills
+            if frame is not None:
+                gen.push_user(*frame)
             produced.extend(timed("model", gen.pull))
             if produced:
                 lm_av = timed("decode", live.decoder.decode, np.asarray(produced[:1]))[0]

@@ -148,7 +148,6 @@ def launch_chromium(tmp: Path, url: str, video: Path, audio: Path) -> tuple[subp
 @pytest.fixture(scope="module")
 def browser_run(gen_inputs, tmp_path_factory):
     """Run the page for one conversation turn; -> what the page received, and the screenshot."""
-    from echo_ihg.inference.config import GenerationConfig
     from echo_ihg.inference.live import LiveConfig, LiveModel
     from echo_ihg.inference.model_io import default_model_path
     from echo_ihg.io.media import load_audio, write_wav
@@ -156,7 +155,7 @@ def browser_run(gen_inputs, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     trained = default_model_path() is not None
     live = LiveModel(None if trained else gen_inputs["checkpoint"], None,
-                     LiveConfig(GenerationConfig(size=256, steps=6)))
+                     LiveConfig())   # the live defaults (256 px, 4 steps)
     speech = load_audio(gen_inputs["avatar_audio"])
     avatar = np.concatenate([np.zeros(int(SILENCE_BEFORE_S * 16000), np.float32), speech,
                              np.zeros(int(SILENCE_AFTER_S * 16000), np.float32)])

@@ -58,9 +58,10 @@ class LiveConfig:
 
     generation: GenerationConfig = GenerationConfig(size=256, steps=4)   # smaller frames, fewer steps than
                                     # offline: a chunk must be ready within the user lag
-    hop_frames: int = 8             # new frames per chunk (320 ms); the chunk's other frames are inpainted
-                                    # (overlap = chunk − hop), so reactions wait half a hop on average
-    user_lag_frames: int = 6        # L (see the module docstring): room for one chunk's generation time
+    hop_frames: int = 16            # new frames per chunk (640 ms); the chunk's other frames are inpainted
+                                    # (overlap = chunk − hop), so reactions wait half a hop on average. Hop 8
+                                    # needs > 1 core for the model alone (bench/serve_load.py, docs/listening.md)
+    user_lag_frames: int = 8        # L (see the module docstring): room for one chunk's generation time
     neutral_frames: int = 25        # tracked user frames that define the user's neutral face (module docstring)
     max_gap: int = 0                # frames: user-face gaps up to this long are interpolated as offline
                                     # (PipelineConfig.max_gap); each costs a frame of the lag L, so by default
