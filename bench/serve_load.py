@@ -12,8 +12,10 @@ Per session: sustained fps (avatar frames received per second after a 2 s warm-u
 sent -> the avatar frame of the same tick received (client clock; includes JPEG encode, network, decode,
 tracking, rendering and sending); the server's own part (user frame arrival -> avatar frame sent); the
 model's reaction delay (age of the newest user frame behind an avatar frame: chunk t0 reads the user up to
-t0 − `user_lag_frames`, so the delay is L + 1 + the frame's position in its hop of `hop_frames`); late frames (motion not ready: image repeated), skipped
-ticks (clock behind: no tracking / rendering) and dropped user frames.
+t0 − L, so the delay is L + 1 + the frame's position in its hop); the hop and user lag L the session's pace
+controller ended at (they start at `hop_frames` / `user_lag_frames` and grow when the machine cannot keep up:
+inference/live_timing.py); late frames (motion not ready: image repeated), skipped ticks (clock behind: no
+tracking / rendering) and dropped user frames.
 
 Without --checkpoint and without a bundled default model, a randomly initialised model of the default size
 ("small") is used: the same computation as a trained one, so the timings hold; the motion is meaningless.
@@ -269,7 +271,7 @@ def main() -> int:
                 rows.append((n, i, r, cores))
         print(f"load average after: {os.getloadavg()[0]:.1f}\n")
         head = ("sessions", "session", "fps", "rendered fps", "server CPU cores", "latency p50", "latency p95", "server p50", "server p95",
-                "reaction p50", "reaction p95", "chunk ms", "late", "skipped", "user dropped", "errors")
+                "reaction p50", "reaction p95", "chunk ms", "hop / lag (end)", "late", "skipped", "user dropped", "errors")
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for n, i, r, cores in rows:
@@ -282,7 +284,8 @@ def main() -> int:
             cells = (n, i, f"{r['fps']:.1f}", f"{rendered:.1f}", f"{cores:.2f}", f"{pct(r['lat'], 50):.0f} ms", f"{pct(r['lat'], 95):.0f} ms",
                      f"{pct(r['server'], 50):.0f} ms", f"{pct(r['server'], 95):.0f} ms",
                      f"{react.get('p50') or float('nan'):.0f} ms", f"{react.get('p95') or float('nan'):.0f} ms",
-                     f"{s.get('chunk_ms') or float('nan'):.0f}", s.get("late"), s.get("skipped"),
+                     f"{s.get('chunk_ms') or float('nan'):.0f}", f"{s.get('hop_frames')} / {s.get('user_lag_frames')}",
+                     s.get("late"), s.get("skipped"),
                      s.get("user_dropped"), ",".join(sorted(set(r["errors"]))) or "-")
             print("| " + " | ".join(str(c) for c in cells) + " |")
     return 0

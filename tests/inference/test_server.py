@@ -22,7 +22,8 @@ def live(gen_inputs):
     from echo_ihg.inference.live import LiveConfig, LiveModel
 
     live = LiveModel(gen_inputs["checkpoint"], None,
-                     LiveConfig(GenerationConfig(size=160, steps=2), user_lag_frames=4, max_gap=3))
+                     LiveConfig(GenerationConfig(size=160, steps=2), hop_frames=8, max_hop_frames=11,
+                                user_lag_frames=4, max_gap=3))
     yield live
     live.close()
 

@@ -179,3 +179,32 @@ def test_build_text_conditioner_only_for_models_that_read_text(switches, reads_t
         assert isinstance(cond.describer, BehaviourDescriber) and isinstance(cond.affect, LexiconAffect)
     else:
         assert cond is None
+
+
+def test_pace_change_moves_when_the_next_chunk_is_ready(layout, centres, tiny_cfg):
+    """The live server lengthens its user lag (and hop) when chunks come late: the next chunk then waits for
+    the user up to t0 − L under the new values; values the model is not trained for are refused."""
+    model = _model(layout, centres, tiny_cfg)
+    conv = _conversation()
+    gen = StreamingGenerator(model, conv["identity"], SamplerConfig(steps=1, overlap=3, user_horizon=-2),
+                             _conditioner(), max_overlap=6)
+    gen.push_avatar(conv["avatar_audio"], conv["avatar_vad"])
+
+    def push_user(a, b):
+        gen.push_user(conv["user_audio"][a:b], conv["user_motion"][a:b],
+                      {n: v[a:b] for n, v in conv["user_attributes"].items()}, conv["user_vad"][a:b])
+
+    push_user(0, 7)                       # chunks 0 and 9 (hop 9) read user frames < t0 − 2
+    assert len(gen.pull()) == 18
+    push_user(7, 13)
+    assert len(gen.pull()) == 0           # chunk 18 needs 16 at L = 2
+    gen.set_pace(3, -5)
+    assert len(gen.pull()) == 9           # at L = 5 it needs 13
+    gen.set_pace(6, -5)                   # hop 6: chunk 27 reads < 22
+    push_user(13, 22)
+    assert len(gen.pull()) == 6 and gen.state.emitted[-1] == 27
+    with pytest.raises(ValueError, match="trained"):
+        gen.set_pace(3, -(3 + tiny_cfg.user_lag_max + 1))
+    with pytest.raises(ValueError, match="max_overlap"):
+        gen.set_pace(7, -2)
+    gen.set_pace(3, -(3 + tiny_cfg.user_lag_max))

@@ -11,8 +11,10 @@ the audio and the frame count stay on time.
 The *generation thread* owns the `StreamingGenerator` and runs its chunks; the *render thread* turns their
 motion into JPEGs as soon as it exists (a chunk ahead of the clock), so rendering is not on the tick's path.
 Chunk t0 (its new frames [t0, t0 + hop), hop = chunk − overlap) reads the user per frame up to its known horizon
-t0 − L (`user_lag_frames`; `SamplerConfig.user_horizon` = −L, a horizon the model is trained for), so it can be
-generated while ticks t0 − L … t0 − 1 run and is ready when frame t0 is due. The avatar frame n is therefore
+t0 − L (`SamplerConfig.user_horizon` = −L, a horizon the model is trained for), so it can be generated while
+ticks t0 − L … t0 − 1 run and is ready when frame t0 is due. L and the hop start at `user_lag_frames` and
+`hop_frames` and grow, up to `max_user_lag_frames` and `max_hop_frames`, when chunks come late or the model
+cannot keep up, and come back when there is room (`live_timing.PaceController`). The avatar frame n is therefore
 sent right after user frame n was processed (the display latency); the model's reaction delay — the age of the
 newest user frame behind an avatar frame — is L + 1 + (n − t0) frames: on average L + (hop + 1) / 2. The user's
 side hands each frame on max(max_gap, 1) ticks after tracking it, so that it fills tracking gaps and pairs each
@@ -20,7 +22,7 @@ frame with its complete audio as the offline pipeline does; those ticks come out
 docs/architecture.md, "Offline and live").
 
 The avatar's speech is known ahead (a file or a TTS stream): it is committed to the timeline
-L + chunk + window frames ahead of the clock (the look-ahead the model's audio attention needs), so audio
+max L + max hop + window frames ahead of the clock (the look-ahead the model's audio attention needs), so audio
 pushed now is heard after ~that many frames; before and after it the avatar's audio is silence (it listens).
 """
 
@@ -33,7 +35,7 @@ import queue
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -44,6 +46,7 @@ from echo_ihg.constants import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
 from echo_ihg.errors import EchoError, InputError
 from echo_ihg.inference.config import GenerationConfig
 from echo_ihg.inference.live_inputs import AvatarStream, UserStream, render_worker_jpeg, render_worker_setup
+from echo_ihg.inference.live_timing import PaceController, Stats
 from echo_ihg.inference.model_io import LoadedModel, load_inference_model
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,9 @@ class LiveConfig:
     hop_frames: int = 16            # new frames per chunk (640 ms); the chunk's other frames are inpainted
                                     # (overlap = chunk − hop), so reactions wait half a hop on average. Hop 8
                                     # needs > 1 core for the model alone (bench/serve_load.py, docs/listening.md)
-    user_lag_frames: int = 8        # L (see the module docstring): room for one chunk's generation time
+    max_hop_frames: int = 32        # the hop grows up to this when the model cannot keep up (= hop_frames: fixed)
+    user_lag_frames: int = 8        # L (module docstring): the smallest user lag, room for a chunk's generation
+    max_user_lag_frames: int = 16   # L grows up to this when chunks come late (= user_lag_frames: a fixed L)
     neutral_frames: int = 25        # tracked user frames that define the user's neutral face (module docstring)
     max_gap: int = 0                # frames: user-face gaps up to this long are interpolated as offline
                                     # (PipelineConfig.max_gap); each costs a frame of the lag L, so by default
@@ -74,12 +79,14 @@ class LiveConfig:
                                     # process's GIL (README, "Bench": live); 0: in each session's render thread
 
     def __post_init__(self) -> None:
-        if not 64 <= self.generation.size <= 1024 or self.hop_frames < 1 or self.neutral_frames < 1 \
-                or not 0 <= self.max_gap < self.user_lag_frames \
+        if not 64 <= self.generation.size <= 1024 or not 1 <= self.hop_frames <= self.max_hop_frames \
+                or self.neutral_frames < 1 \
+                or not 0 <= self.max_gap < self.user_lag_frames <= self.max_user_lag_frames \
                 or self.max_audio_lag_frames <= max(self.max_gap, 1) + 1 \
                 or not 10 <= self.jpeg_quality <= 100 or not 0 <= self.render_processes <= 8:
-            raise InputError(None, "invalid live config: generation.size 64..1024, hop_frames ≥ 1, "
-                                   "neutral_frames ≥ 1, 0 ≤ max_gap < user_lag_frames, max_audio_lag_frames > "
+            raise InputError(None, "invalid live config: generation.size 64..1024, 1 ≤ hop_frames ≤ max_hop_frames, "
+                                   "neutral_frames ≥ 1, 0 ≤ max_gap < user_lag_frames ≤ max_user_lag_frames, "
+                                   "max_audio_lag_frames > "
                                    "max(max_gap, 1) + 1, jpeg_quality 10..100, render_processes 0..8")
 
 
@@ -102,13 +109,23 @@ class LiveModel:
             import torch
 
             torch.set_num_threads(config.generation.torch_threads)
+        from threadpoolctl import threadpool_limits
+
+        # process-wide too: numpy's BLAS threads spin between the small per-frame products (motion decoding,
+        # tracking) and take CPU from the model; the model's own threads are torch's, not BLAS
+        threadpool_limits(1, user_api="blas")
         self.loaded = model if isinstance(model, LoadedModel) else load_inference_model(model)
         if text_encoder is not None:
             self.loaded.text_encoder = text_encoder
         self.model, self.codec = self.loaded.model, self.loaded.codec
-        if not config.hop_frames < self.model.cfg.chunk_frames:
-            raise InputError(None, f"hop_frames {config.hop_frames} must be below the model's chunk of "
-                                   f"{self.model.cfg.chunk_frames} frames")
+        chunk = self.model.cfg.chunk_frames
+        if not config.max_hop_frames < chunk:
+            raise InputError(None, f"hop_frames and max_hop_frames ({config.max_hop_frames}) must be below the "
+                                   f"model's chunk of {chunk} frames")
+        deepest = chunk - config.max_hop_frames + self.model.cfg.user_lag_max
+        if config.max_user_lag_frames > deepest:
+            raise InputError(None, f"max_user_lag_frames {config.max_user_lag_frames}: this model is trained for "
+                                   f"user lags up to {deepest} frames at a hop of {config.max_hop_frames}")
         self.renderer = MeshWarpRenderer(RenderConfig(size=int(config.generation.size)))
         self.portrait_path = Path(portrait) if portrait is not None else default_portrait()
         self.portrait = setup_portrait(self.portrait_path, self.renderer, crop=True)
@@ -131,7 +148,7 @@ class LiveModel:
     @property
     def lookahead(self) -> int:
         """Frames of avatar audio committed ahead of the clock (see the module docstring)."""
-        return self.config.user_lag_frames + self.chunk_new_frames + self.model.cfg.audio_window + 3
+        return self.config.max_user_lag_frames + self.config.max_hop_frames + self.model.cfg.audio_window + 3
 
     def _start_pool(self) -> None:
         import multiprocessing
@@ -175,45 +192,11 @@ class LiveModel:
         from echo_ihg.model.engine import SamplerConfig, StreamingGenerator
 
         c, g = self.config, self.config.generation
-        sampler = SamplerConfig(steps=g.steps, overlap=self.model.cfg.chunk_frames - c.hop_frames,
+        chunk = self.model.cfg.chunk_frames
+        sampler = SamplerConfig(steps=g.steps, overlap=chunk - c.hop_frames,
                                 describe_window=int(g.history_s * FPS), user_horizon=-c.user_lag_frames)
         return StreamingGenerator(self.model, self.identity, sampler, self.text_conditioner(),
-                                  initial_motion=self.rest, seed=g.seed)
-
-
-@dataclass
-class Stats:
-    """Counters and rolling windows of one session (read by `snapshot`)."""
-
-    started: float = field(default_factory=time.perf_counter)
-    clock_started: float | None = None
-    frames_sent: int = 0
-    user_frames: int = 0            # received
-    user_dropped: int = 0           # replaced by a newer one before a tick took them
-    user_tracked: int = 0           # with a face
-    rendered: int = 0               # frames rendered (the rest repeat the last image)
-    late: int = 0                   # motion not ready in time (last image repeated)
-    skipped: int = 0                # ticks without tracking / rendering (clock behind)
-    audio_dropped: int = 0          # user audio frames dropped (too far ahead of the clock)
-    out_dropped: int = 0            # frames the client did not take in time
-    latency_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
-    reaction_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=500))
-    sent_times: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
-    chunk_ms: collections.deque = field(default_factory=lambda: collections.deque(maxlen=20))
-
-    def snapshot(self) -> dict[str, Any]:
-        def pct(d, q):
-            return round(float(np.percentile(np.asarray(d), q)), 1) if d else None
-        t = list(self.sent_times)
-        fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 2 and t[-1] > t[0] else 0.0
-        return {"type": "stats", "frames_sent": self.frames_sent, "fps": round(fps, 2),
-                "latency_ms": {"p50": pct(self.latency_ms, 50), "p95": pct(self.latency_ms, 95)},
-                "reaction_ms": {"p50": pct(self.reaction_ms, 50), "p95": pct(self.reaction_ms, 95)},
-                "chunk_ms": pct(self.chunk_ms, 50), "rendered": self.rendered, "user_frames": self.user_frames,
-                "user_dropped": self.user_dropped, "user_tracked": self.user_tracked, "late": self.late,
-                "skipped": self.skipped, "audio_dropped": self.audio_dropped, "out_dropped": self.out_dropped,
-                "uptime_s": round(time.perf_counter() - self.started, 2),
-                "clock_s": round(time.perf_counter() - self.clock_started, 2) if self.clock_started else 0.0}
+                                  initial_motion=self.rest, seed=g.seed, max_overlap=chunk - c.hop_frames)
 
 
 class LiveSession:
@@ -238,8 +221,12 @@ class LiveSession:
         # the generator's inputs: drained before every chunk, so they hold about one chunk's worth while the
         # model keeps up with real time; a model that cannot (10 s behind) ends the session with an error
         self._gen_q: queue.Queue = queue.Queue(maxsize=GEN_QUEUE)
-        self._motion: dict[int, tuple[np.ndarray, int]] = {}   # frame -> (landmarks, chunk start)
-        self._rendered: dict[int, tuple[bytes, int]] = {}      # frame -> (JPEG, chunk start)
+        self._motion: dict[int, tuple[np.ndarray, int]] = {}   # frame -> (landmarks, newest user frame read)
+        self._rendered: dict[int, tuple[bytes, int]] = {}      # frame -> (JPEG, newest user frame read)
+        c = self.cfg
+        self.pace = PaceController(c.hop_frames, c.user_lag_frames, (c.hop_frames, c.max_hop_frames),
+                                   (c.user_lag_frames, c.max_user_lag_frames))
+        self.stats.hop, self.stats.user_lag = self.pace.hop, self.pace.lag
         self._new_motion = threading.Condition(self._lock)
         self._tick_now = 0                                      # the clock's current frame
         self._threads = [threading.Thread(target=self._guard(fn), daemon=True, name=f"live-{name}")
@@ -352,12 +339,18 @@ class LiveSession:
                 starts = gen.state.emitted                 # first frame of every chunk so far
                 n_chunks = sum(1 for b in starts if b >= produced)
                 landmarks = self.m.decoder.decode(motion)
-                self.stats.chunk_ms.append((time.perf_counter() - t) * 1000 / max(1, n_chunks))
+                chunk_s = (time.perf_counter() - t) / max(1, n_chunks)
+                self.stats.chunk_ms.append(chunk_s * 1000)
+                newest = gen.sampler.user_horizon - 1     # chunk t0 read user frames up to t0 − L − 1
                 with self._new_motion:
                     for i, lm in enumerate(landmarks):
                         f = produced + i
-                        self._motion[f] = (lm, starts[bisect.bisect_right(starts, f) - 1])
+                        self._motion[f] = (lm, starts[bisect.bisect_right(starts, f) - 1] + newest)
                     self._new_motion.notify_all()
+                    slack = produced - self._tick_now      # ticks left before the first new frame is due
+                if self.ready.is_set():
+                    self.stats.hop, self.stats.user_lag = self.pace.update(slack, chunk_s)
+                    gen.set_pace(self.m.model.cfg.chunk_frames - self.pace.hop, -self.pace.lag)
                 produced += len(motion)
 
     def _render(self) -> None:
@@ -443,7 +436,7 @@ class LiveSession:
         else:
             self.stats.late += 1
         if entry is not None:
-            self.stats.reaction_ms.append((n - (entry[1] - self.cfg.user_lag_frames - 1)) * 1000 / FPS)
+            self.stats.reaction_ms.append((n - entry[1]) * 1000 / FPS)
         audio = self._avatar.pcm.pop(n, np.zeros(SAMPLES_PER_FRAME, np.int16))
         arrival = slot[1] if slot is not None and not cheap else None
         latency = (time.perf_counter() - arrival) * 1000 if arrival is not None else float("nan")

@@ -203,7 +203,8 @@ async def _session(ws, app, sid: str, live: LiveModel, limits: Limits) -> None:
     cfg = live.config
     await ws.send_text(json.dumps({
         "type": "ready", "session": sid, "fps": FPS, "size": cfg.generation.size, "limits": limits.public(),
-        "user_lag_frames": cfg.user_lag_frames, "avatar_lookahead_frames": live.lookahead,
+        "user_lag_frames": cfg.user_lag_frames, "max_user_lag_frames": cfg.max_user_lag_frames,
+        "avatar_lookahead_frames": live.lookahead,
         "chunk_frames": live.chunk_new_frames}))
     session.start()
     limiter, errors = RateLimiter(limits.max_messages_per_s, limits.burst_messages), 0

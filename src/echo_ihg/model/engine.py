@@ -24,6 +24,7 @@ window's user conditions equal the training batch's for the same frames and hori
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -167,12 +168,13 @@ class StreamingGenerator:
     """Incremental generation (moshi-style explicit state). Push inputs in any pieces, pull motion frames.
 
     model: an EchoModel; identity (Did,) avatar neutral mesh (flattened); conditioner: texts → embeddings
-    (needed when the model uses HBCU or LAU); initial_motion (Dm,) rest pose before frame 0 (default zeros).
+    (needed when the model uses HBCU or LAU); initial_motion (Dm,) rest pose before frame 0 (default zeros);
+    max_overlap: the largest overlap `set_pace` may set later (default: the sampler's; it bounds what is kept).
     """
 
     def __init__(self, model: EchoModel, identity: np.ndarray, sampler: SamplerConfig = SamplerConfig(),
                  conditioner: TextConditioner | None = None, initial_motion: np.ndarray | None = None,
-                 seed: int = 0):
+                 seed: int = 0, max_overlap: int | None = None):
         cfg = model.cfg
         self.model, self.sampler, self.conditioner = model.eval(), sampler, conditioner
         if not 0 < sampler.overlap < cfg.chunk_frames:
@@ -183,7 +185,10 @@ class StreamingGenerator:
         self.identity = torch.as_tensor(np.asarray(identity, np.float32).reshape(1, -1))
         dm = model.motion_dim
         rest = np.zeros(dm, np.float32) if initial_motion is None else np.asarray(initial_motion, np.float32)
-        keep = max(cfg.prev_frames, sampler.overlap, 2)
+        self.max_overlap = max(sampler.overlap, max_overlap or 0)
+        if self.max_overlap >= cfg.chunk_frames:
+            raise ValueError("max_overlap must be below chunk_frames")
+        keep = max(cfg.prev_frames, self.max_overlap, 2)
         self._keep = keep
         gen = torch.Generator().manual_seed(int(seed))
         da = cfg.audio_frame_dim
@@ -222,6 +227,17 @@ class StreamingGenerator:
 
     def push_transcript(self, entries: Sequence[Mapping]) -> None:
         self.state.transcript.extend(dict(e) for e in entries)
+
+    def set_pace(self, overlap: int, user_horizon: int | None) -> None:
+        """Change the overlap (so the hop, chunk − overlap) and the known horizon of the chunks still to come:
+        the live server adapts both to the machine. Values the model is not trained for, or beyond
+        `max_overlap`, are refused rather than clamped silently."""
+        if not 0 < overlap <= self.max_overlap:
+            raise ValueError(f"overlap {overlap} outside (0, max_overlap {self.max_overlap}]")
+        if user_horizon is not None and overlap + user_horizon < -self.model.cfg.user_lag_max:
+            raise ValueError(f"user horizon {user_horizon} reads the user more than the trained "
+                             f"{self.model.cfg.user_lag_max} frames before the window")
+        self.sampler = dataclasses.replace(self.sampler, overlap=overlap, user_horizon=user_horizon)
 
     # ---- outputs ----------------------------------------------------------------------------------
     def _ready(self) -> bool:
@@ -278,7 +294,7 @@ class StreamingGenerator:
         a = t0 - self.sampler.overlap - cfg.user_preroll
         self.scan_user(self._user_needed(t0))
         feats = st.feats.get(a, a + cfg.user_span)
-        st.feats.drop_before(a)
+        st.feats.drop_before(t0 - self.max_overlap - cfg.user_preroll)
         lpe = model.lcu.lpe
         return torch.from_numpy(feats).view(1, cfg.user_span, 1 + lpe.k, lpe.e)
 
@@ -309,7 +325,7 @@ class StreamingGenerator:
         st.emitted.append(t0)
         st.t_next = t0 + n_out
         # bounded memory: drop what no later chunk can read
-        keep_from = st.t_next - o - w
+        keep_from = st.t_next - self.max_overlap - w
         st.avatar_audio.drop_before(keep_from)
         st.avatar_vad.drop_before(min(keep_from, st.t_next - smp.describe_window))
         for f in [st.user_vad, *st.user_attrs.values()]:
