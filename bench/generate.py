@@ -13,9 +13,9 @@ seconds per second of conversation (the total is the real-time factor: < 1 is fa
 machine's load average is printed because the 2-core machine is shared.
 
 Long conversations (`--seconds 600`): the run also prints the process's peak resident memory and the avatar's
-mean head pitch and yaw per minute of the generated motion (a drifting pose shows as a trend), and, when
-the per-minute rows show whether the head drifts. Compare the peak memory of a `--seconds 60` run with a
-`--seconds 600` run: flat memory means the long run's peak is no larger.
+mean head pitch and yaw per minute of the generated motion (a drifting pose shows as a trend across the rows).
+Compare the peak memory of a `--seconds 60` run with a `--seconds 600` run: flat memory means the long run's
+peak is no larger.
 """
 
 from __future__ import annotations
