@@ -157,3 +157,31 @@ def test_stage2_learning_rates_of_user_branch_and_base():
         assert g["lr_mult"] == (3.0 if in_user.pop() else 0.1)
     stage1 = _param_groups(model, tiny_config(stage=1, user_lr_mult=3.0))
     assert {g["lr_mult"] for g in stage1} == {1.0}
+
+
+def test_listening_weight_scales_the_silent_frames_only(tiny_synth_corpus, tmp_path):
+    """listening_weight λ: the loss is the per-frame loss with the avatar's silent frames × λ (pairs of frames
+    in the velocity term: the geometric mean), so λ = 1 is the plain loss and speaking frames never change."""
+    cfg = tiny_config()
+    trainer = Trainer(tiny_synth_corpus, tmp_path, cfg)
+    trainer.data_root = tiny_synth_corpus
+    ds = trainer.dataset()
+    batch = torch.utils.data.default_collate([ds[i] for i in range(2)])
+    batch["valid"] = torch.ones_like(batch["valid"])
+    batch["avatar_vad"] = torch.zeros_like(batch["avatar_vad"])
+    batch["avatar_vad"][:, :6] = 1.0                               # speaking, then listening
+    t, noise, _, _ = step_draws(cfg, 0, (2, 12, trainer.model.motion_dim))
+    net = Denoiser(trainer.model)
+
+    def loss(lw, vad_all=None, velocity=0.0):
+        b = dict(batch) if vad_all is None else {**batch, "avatar_vad": torch.full_like(batch["avatar_vad"], vad_all)}
+        with torch.no_grad():
+            return float(chunk_loss(net, b, t, noise, None, trainer.weights, velocity, lw)[0])
+
+    speaking_only = loss(1.0, vad_all=1.0)
+    assert loss(3.0, vad_all=1.0) == pytest.approx(speaking_only)            # speaking frames never change
+    l1, l3 = loss(1.0), loss(3.0)
+    assert l1 == pytest.approx(speaking_only)                                # λ = 1: the plain loss
+    # loss = (speaking part + λ · listening part) / (B·T): linear in λ
+    assert loss(5.0) - l3 == pytest.approx(l3 - l1, rel=1e-5) and l3 > l1
+    assert loss(3.0, velocity=0.5) > l3

@@ -79,8 +79,8 @@ def diffusion_loss(model_fn: ModelFn, x0: torch.Tensor, cond: GenCond | Mapping[
     """Region-weighted v-loss plus an optional velocity loss on x̂0.
 
     x0: (B, T, Dm) clean chunk; cond: passed through to model_fn(x_t, t, cond); weights: (Dm,) per-dimension
-    weights (None = 1; normalised to mean 1 here); mask: (B, T) frames that count (e.g. tracked frames; None =
-    all); t (B,) and noise (like x0): drawn from `generator` when not given (t first, then noise).
+    weights (None = 1; normalised to mean 1 here); mask: (B, T) frame weights, 0 for frames that do not count
+    (e.g. untracked frames; None = all 1; a pair of frames in the velocity term weighs the geometric mean); t (B,) and noise (like x0): drawn from `generator` when not given (t first, then noise).
     denominator: None = a mean over the counted frames (frame pairs for the velocity term); a number (e.g. B·T)
     = sum over counted frames ÷ that fixed number, so that means over data-parallel ranks equal the global mean.
     Returns the scalar loss and its parts "v", ["velocity",] "total" as detached 0-d tensors (no device sync).
@@ -106,7 +106,7 @@ def diffusion_loss(model_fn: ModelFn, x0: torch.Tensor, cond: GenCond | Mapping[
     if velocity_weight > 0 and x0.shape[1] > 1:
         x0_hat = x0_from_v(x_t, t, v_hat)
         loss_vel = masked_mean(((x0_hat[:, 1:] - x0_hat[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2,
-                               m[:, 1:] * m[:, :-1])
+                               (m[:, 1:] * m[:, :-1]).sqrt())
         parts["velocity"] = loss_vel.detach()
         loss = loss + velocity_weight * loss_vel
     parts["total"] = loss.detach()

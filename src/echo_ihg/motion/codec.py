@@ -93,23 +93,34 @@ def neutral_from_sequence(landmarks: np.ndarray, valid: np.ndarray | None = None
     """Robust neutral shape of one person from a clip (T, 478, 3) -> (478, 3) float32, image space.
 
     Median over the pose-removed valid frames whose mouth opening is in the lowest quartile (closed mouth),
-    placed frontally (no rotation) at the clip's median position and scale.
+    placed frontally (no rotation) at the clip's median position and scale. Two passes of `NEUTRAL_BLOCK`
+    frames (openings and poses, then the closed frames' shapes), so that memory does not grow with the clip:
+    the float64 canonical points of a whole 10-minute clip took 600 MB more.
     """
-    lm = np.asarray(landmarks)
-    if valid is not None and lm.ndim == 3:  # invalid frames may hold NaN: drop them before checking
-        valid = _valid_mask(lm, valid)
-        if not valid.any():
-            raise InputError(None, "no valid frame to estimate a neutral face from")
-        lm = lm[valid]
-    lm = validate_landmarks(lm)
-    q, pose = canonical_points(lm, aspect)
-    opening = np.linalg.norm(q[:, topo.UPPER_LIP_INNER] - q[:, topo.LOWER_LIP_INNER], axis=1)
-    closed = opening <= np.quantile(opening, 0.25)
-    shape = np.median(q[closed], 0)
-    front = Pose(np.eye(3)[None], np.median(pose.translation, 0)[None], np.median(pose.scale)[None])
+    lm = np.asarray(landmarks) if not isinstance(landmarks, np.memmap) else landmarks
+    if lm.ndim != 3:
+        validate_landmarks(lm)                                   # raises: the shape is wrong
+    frames = np.flatnonzero(_valid_mask(lm, valid)) if valid is not None else np.arange(len(lm))
+    if not len(frames):
+        raise InputError(None, "no valid frame to estimate a neutral face from")
+    blocks = [frames[i:i + NEUTRAL_BLOCK] for i in range(0, len(frames), NEUTRAL_BLOCK)]
+    opening, translation, scale = [], [], []
+    for idx in blocks:
+        q, pose = canonical_points(validate_landmarks(lm[idx]), aspect)
+        opening.append(np.linalg.norm(q[:, topo.UPPER_LIP_INNER] - q[:, topo.LOWER_LIP_INNER], axis=1))
+        translation.append(pose.translation)
+        scale.append(pose.scale)
+    opening = np.concatenate(opening)
+    closed = frames[opening <= np.quantile(opening, 0.25)]
+    shapes = [canonical_points(validate_landmarks(lm[closed[i:i + NEUTRAL_BLOCK]]), aspect)[0]
+              for i in range(0, len(closed), NEUTRAL_BLOCK)]
+    shape = np.median(np.concatenate(shapes), 0)
+    front = Pose(np.eye(3)[None], np.median(np.concatenate(translation), 0)[None],
+                 np.median(np.concatenate(scale))[None])
     return apply_pose(shape[None], front, aspect)[0].astype(np.float32)
 
 
+NEUTRAL_BLOCK = 1000          # frames per pass of `neutral_from_sequence` (~11 MB of float64 points)
 NEUTRAL_MAX_FRAMES = 10_000   # 400 s: every frame of a typical session, bounded memory on an hour of video
 
 

@@ -35,6 +35,7 @@ class TrainConfig:
     grad_clip: float = 1.0                # max global gradient norm (0 = off)
     region_weights: dict[str, float] = field(default_factory=lambda: {"lips_jaw": 2.0})
     velocity_weight: float = 0.5          # velocity loss on x̂0 (temporal smoothness / dynamics)
+    listening_weight: float = 1.0         # loss weight of frames where the avatar is silent (its reactions)
     cond_drop: float = 0.1                # p(user context and c_emo replaced by null) for CFG
     full_known_p: float = 0.5             # stage 2: p(a window reads the user up to each frame − latency, as
                                           # offline); else its known horizon is uniform in [−user_lag_max, T]
@@ -56,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"user_lr_mult must be > 0, got {self.user_lr_mult}")
         if not 0 <= self.base_lr_mult <= 1 or not 0 <= self.cond_drop < 1 or not 0 <= self.ema_decay < 1:
             raise ValueError("base_lr_mult in [0, 1], cond_drop in [0, 1) and ema_decay in [0, 1) are required")
+        if self.listening_weight <= 0:
+            raise ValueError(f"listening_weight must be > 0, got {self.listening_weight}")
         if not 0 <= self.full_known_p <= 1:
             raise ValueError(f"full_known_p must be in [0, 1], got {self.full_known_p}")
         if self.text_encoder not in ("minilm", "hashing"):

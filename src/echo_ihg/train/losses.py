@@ -87,15 +87,17 @@ class Denoiser(nn.Module):
 
 
 def chunk_loss(net: nn.Module, batch: Mapping[str, torch.Tensor], t: torch.Tensor, noise: torch.Tensor,
-               drop: torch.Tensor | None, weights: torch.Tensor, velocity_weight: float
-               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+               drop: torch.Tensor | None, weights: torch.Tensor, velocity_weight: float,
+               listening_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """x0 = batch["target"] (B, T, Dm); t (B,); noise like x0; weights (Dm,) (normalised to mean 1 here).
 
     v-loss on valid frames (batch["valid"] (B, T)) + velocity_weight · velocity loss on x̂0 over pairs of
-    valid frames. Returns the loss and its detached parts.
+    valid frames; frames where the avatar is silent (batch["avatar_vad"] = 0) weigh `listening_weight` (its
+    reactions to the user are small next to its speech motion). Returns the loss and its detached parts.
     """
     x0 = batch["target"]
+    frames = batch["valid"] * (1.0 + (listening_weight - 1.0) * (1.0 - batch["avatar_vad"]))
     loss, parts = diffusion_loss(lambda x_t, tt, b: net(x_t, tt, b, drop), x0, batch, weights, velocity_weight,
-                                 t=t, mask=batch["valid"], noise=noise, denominator=x0.shape[0] * x0.shape[1])
+                                 t=t, mask=frames, noise=noise, denominator=x0.shape[0] * x0.shape[1])
     del parts["total"]                                   # the trainer logs the loss itself
     return loss, parts

@@ -279,7 +279,8 @@ class Trainer:
                 lr = lr_at(self.step, cfg)
                 for g in self.opt.param_groups:
                     g["lr"] = lr * g["lr_mult"]
-                loss, parts = chunk_loss(net, batch, t, noise, drop, self.weights, cfg.velocity_weight)
+                loss, parts = chunk_loss(net, batch, t, noise, drop, self.weights, cfg.velocity_weight,
+                                         cfg.listening_weight)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
