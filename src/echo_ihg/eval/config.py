@@ -16,7 +16,6 @@ class EvalConfig:
     max_sessions: int = 0            # 0 = every session of the split (sorted by id)
     sessions: tuple[str, ...] = ()   # these session ids of the split only (e.g. to include masked-face
                                      # sessions, which the first N may lack); () = all (max_sessions applies)
-    guidance: float = 1.0            # classifier-free guidance (1 = off)
     participants: tuple[str, ...] = ("A", "B")   # who may be the avatar
     min_valid: float = 0.9           # fraction of tracked frames an avatar needs to be evaluated
     react_window: int = 250          # frames per REACT window (10 s)

@@ -128,7 +128,7 @@ def generate_for(loaded, inp: AvatarInput, cfg: EvalConfig, bar=None) -> Generat
 
     codec, model = loaded.codec, loaded.model
     g = cfg.generation
-    sampler = SamplerConfig(steps=g.steps, guidance=cfg.guidance, describe_window=int(g.history_s * FPS))
+    sampler = SamplerConfig(steps=g.steps, guidance=g.guidance, describe_window=int(g.history_s * FPS))
     user_mel, user_motion, user_attrs, user_vad, transcript = user_conditions(inp, codec)
     identity = identity_vector(inp.neutral, inp.aspect)
     rec = GateRecorder(model)

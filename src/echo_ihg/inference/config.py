@@ -28,6 +28,8 @@ class GenerationConfig:
     """What the sampler, the audio front end and the renderer need from the caller, whoever it is."""
 
     steps: int = 8                    # sampler steps per chunk (the model is trained for ≤ 10)
+    guidance: float = 1.0             # classifier-free guidance on the user / emotion conditions (1 = off;
+                                      # > 1 strengthens the reactions to the user and doubles the model's cost)
     seed: int = 0                     # the sampler's noise (evaluation: the first of its seeds)
     size: int = 512                   # rendered avatar frames, px (square)
     history_s: float = 60.0           # seconds of the user's behaviour the describer reads (the LPE scan
@@ -40,6 +42,7 @@ class GenerationConfig:
     def __post_init__(self) -> None:
         check_config("generation", [
             (1 <= int(self.steps) <= 50, f"steps must be in 1..50 (got {self.steps})"),
+            (0 < float(self.guidance) <= 10, f"guidance must be in (0, 10] (got {self.guidance})"),
             (64 <= int(self.size) <= 2048, f"size must be 64..2048 px (got {self.size})"),
             (float(self.history_s) > 0, f"history_s must be > 0 (got {self.history_s})"),
             (self.vad_backend in VAD_BACKENDS, f"vad_backend must be 'silero' or 'webrtc' (got {self.vad_backend!r})"),

@@ -84,7 +84,8 @@ class LiveConfig:
                 or not 0 <= self.max_gap < self.user_lag_frames <= self.max_user_lag_frames \
                 or self.max_audio_lag_frames <= max(self.max_gap, 1) + 1 \
                 or not 10 <= self.jpeg_quality <= 100 or not 0 <= self.render_processes <= 8:
-            raise InputError(None, "invalid live config: generation.size 64..1024, 1 ≤ hop_frames ≤ max_hop_frames, "
+            raise InputError(None, "invalid live config: generation.size 64..1024, "
+                                   "1 ≤ hop_frames ≤ max_hop_frames, "
                                    "neutral_frames ≥ 1, 0 ≤ max_gap < user_lag_frames ≤ max_user_lag_frames, "
                                    "max_audio_lag_frames > "
                                    "max(max_gap, 1) + 1, jpeg_quality 10..100, render_processes 0..8")
@@ -193,7 +194,7 @@ class LiveModel:
 
         c, g = self.config, self.config.generation
         chunk = self.model.cfg.chunk_frames
-        sampler = SamplerConfig(steps=g.steps, overlap=chunk - c.hop_frames,
+        sampler = SamplerConfig(steps=g.steps, guidance=g.guidance, overlap=chunk - c.hop_frames,
                                 describe_window=int(g.history_s * FPS), user_horizon=-c.user_lag_frames)
         return StreamingGenerator(self.model, self.identity, sampler, self.text_conditioner(),
                                   initial_motion=self.rest, seed=g.seed, max_overlap=chunk - c.hop_frames)

@@ -74,7 +74,6 @@ class PipelineConfig:
     """Offline generation settings; CLI flags and YAML only override these defaults."""
 
     generation: GenerationConfig = GenerationConfig()   # steps, seed, size, history, VAD, speaker, threads
-    guidance: float = 1.0             # classifier-free guidance on the user / emotion conditions (1 = off)
     side_by_side: bool = False        # user video | avatar | attribute plots instead of the avatar alone
     panel: int = 320                  # px, side-by-side panel size
     asr: bool = True                  # transcribe when no transcript is given (if the `asr` extra is installed)
@@ -259,7 +258,7 @@ class Pipeline:
         from echo_ihg.model.engine import SamplerConfig, StreamingGenerator
 
         n, g = len(avatar), cfg.generation
-        sampler = SamplerConfig(steps=g.steps, guidance=cfg.guidance, describe_window=int(g.history_s * FPS))
+        sampler = SamplerConfig(steps=g.steps, guidance=g.guidance, describe_window=int(g.history_s * FPS))
         gen = StreamingGenerator(self.model, identity_vector(portrait.landmarks, portrait.aspect), sampler,
                                  conditioner, initial_motion=rest_motion(self.codec), seed=g.seed)
         if conditioner is not None:
